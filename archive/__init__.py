@@ -1,0 +1,1 @@
+"""WARC writing and reading: writer, capture middleware, ledger, CDXJ/WACZ, verify."""

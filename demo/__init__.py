@@ -1,0 +1,1 @@
+"""The bundled demo platform: a small social network on loopback."""

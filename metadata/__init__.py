@@ -1,0 +1,1 @@
+"""ExifTool runner, GPS / time normalisation, and the SQLite schema."""

@@ -1,0 +1,126 @@
+"""The SQLite schema of a job's ``archive.db``, created with sqlite-utils.
+
+Column names are part of lifeboat's public interface (see DESIGN.md): add columns if
+you must, never rename or drop one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlite_utils
+
+TABLES: dict[str, dict] = {
+    "captures": {
+        "columns": {
+            "id": int,
+            "url": str,
+            "status": int,
+            "content_type": str,
+            "warc_filename": str,
+            "warc_offset": int,
+            "warc_length": int,
+            "warc_record_id": str,
+            "payload_sha256": str,
+            "payload_size": int,
+            "fetched_at": str,
+        },
+        "pk": "id",
+    },
+    "posts": {
+        "columns": {
+            "id": str,
+            "profile": str,
+            "url": str,
+            "author": str,
+            "created_at": str,
+            "text": str,
+            "deleted": int,
+            "raw": str,
+            "capture_id": int,
+        },
+        "pk": "id",
+    },
+    "media": {
+        "columns": {
+            "url": str,
+            "sha256": str,
+            "content_type": str,
+            "size": int,
+            "capture_id": int,
+        },
+        "pk": "url",
+    },
+    "post_media": {
+        "columns": {"post_id": str, "media_url": str},
+        "pk": ("post_id", "media_url"),
+    },
+    "media_metadata": {
+        "columns": {
+            "sha256": str,
+            "latitude": float,
+            "longitude": float,
+            "altitude": float,
+            "captured_at": str,
+            "make": str,
+            "model": str,
+            "software": str,
+            "duration_s": float,
+            "width": int,
+            "height": int,
+            "mime_type": str,
+            "exiftool": str,
+            "exiftool_version": str,
+            "error": str,
+        },
+        "pk": "sha256",
+    },
+    "ledger": {
+        "columns": {
+            "profile": str,
+            "item_type": str,
+            "id": str,
+            "state": str,
+            "attempts": int,
+            "last_status": int,
+            "updated_at": str,
+        },
+        "pk": ("profile", "item_type", "id"),
+    },
+}
+
+INDEXES: list[tuple[str, list[str], bool]] = [
+    ("captures", ["warc_record_id"], True),
+    ("captures", ["url"], False),
+    ("captures", ["payload_sha256"], False),
+    ("media", ["sha256"], False),
+    ("post_media", ["media_url"], False),
+    ("posts", ["author"], False),
+    ("posts", ["created_at"], False),
+    ("ledger", ["state"], False),
+]
+
+LEDGER_STATES = ("archived", "missing", "deleted", "forbidden", "failed")
+
+
+def open_db(path: str | Path) -> sqlite_utils.Database:
+    """Open (creating if needed) an archive database in WAL mode with the full schema."""
+    db = sqlite_utils.Database(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    ensure_schema(db)
+    return db
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    """Create every table and index that is missing; leave existing ones alone."""
+    for name, spec in TABLES.items():
+        table = db.table(name)
+        if not table.exists():
+            table.create(spec["columns"], pk=spec["pk"])
+        else:
+            missing = {c: t for c, t in spec["columns"].items() if c not in table.columns_dict}
+            for column, col_type in missing.items():
+                table.add_column(column, col_type)
+    for table_name, columns, unique in INDEXES:
+        db.table(table_name).create_index(columns, unique=unique, if_not_exists=True)

@@ -1,0 +1,1 @@
+"""Scrapy side of lifeboat: settings, the ID-walk spider, profile loading."""
