@@ -24,6 +24,10 @@ TABLES: dict[str, dict] = {
             "payload_sha256": str,
             "payload_size": int,
             "fetched_at": str,
+            # additions: 'response' | 'resource' | 'revisit', and for a revisit the
+            # WARC-Record-ID of the record holding the payload
+            "warc_type": str,
+            "refers_to": str,
         },
         "pk": "id",
     },

@@ -1,0 +1,42 @@
+"""Read single records back out of WARC files by offset, with warcio."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterator
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.recordloader import ArcWarcRecord
+
+
+@contextmanager
+def open_record(warc_path: str | Path, offset: int) -> Iterator[ArcWarcRecord]:
+    """Yield the WARC record that starts at ``offset`` of ``warc_path``.
+
+    ``record.content_stream()`` gives the payload with chunking and Content-Encoding
+    undone; ``record.raw_stream`` the payload exactly as archived.
+    """
+    with open(warc_path, "rb") as fh:
+        fh.seek(offset)
+        record = next(iter(ArchiveIterator(fh)), None)
+        if record is None:
+            raise ValueError(f"no WARC record at offset {offset} of {warc_path}")
+        yield record
+
+
+def read_payload(warc_path: str | Path, offset: int) -> bytes:
+    """The decoded payload of the record at ``offset`` (whole, in memory: small records only)."""
+    with open_record(warc_path, offset) as record:
+        return record.content_stream().read()
+
+
+def copy_payload(warc_path: str | Path, offset: int, out: IO[bytes], chunk: int = 1 << 20) -> int:
+    """Stream the decoded payload of the record at ``offset`` into ``out``; return its size."""
+    size = 0
+    with open_record(warc_path, offset) as record:
+        stream = record.content_stream()
+        while block := stream.read(chunk):
+            out.write(block)
+            size += len(block)
+    return size
