@@ -1,0 +1,37 @@
+"""`lifeboat demo`: the whole pipeline against the bundled demo platform, end to end."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+
+def default_job_dir() -> Path:
+    """A fresh job directory under ./jobs/, named by the UTC time."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Path("jobs") / f"demo-{stamp}"
+
+
+def run_demo(posts: int, seed: int, out: Path | None, port: int, serve: bool) -> Path:
+    """Start the demo platform, crawl it into ``out``, extract metadata, then serve it."""
+    from demo.server import start_demo
+    from spiders.run import run_crawl_command
+
+    job_dir = out or default_job_dir()
+    click.echo(f"lifeboat demo: starting the demo platform ({posts} posts, seed {seed})")
+    with start_demo(posts=posts, seed=seed) as platform:
+        click.echo(f"  API {platform.api}  media {platform.media}")
+        run_crawl_command(
+            profile="demo", job_dir=job_dir, ids=f"1-{posts}",
+            variables=(f"api={platform.api}", f"media={platform.media}"),
+            concurrency=None, warc_max_size="1GB", extract=True, dry_run=False,
+        )
+    click.echo(f"lifeboat demo: job directory {job_dir}")
+    if serve:
+        from datasette_plugins.serve import run_serve_command
+
+        click.echo(f"lifeboat demo: open http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+        run_serve_command(job_dir=job_dir, host="127.0.0.1", port=port)
+    return job_dir
