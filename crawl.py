@@ -102,10 +102,18 @@ def extract(paths: tuple[Path, ...], db_path: Path | None, workers: int | None) 
 
 @cli.command()
 @job_dir_argument
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8001, show_default=True, type=int)
-def serve(job_dir: Path, host: str, port: int) -> None:
-    """Datasette over DIR's database with lifeboat's plugins.
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback needs --require-login.")
+@click.option("--port", default=8001, show_default=True, type=int, help="0 picks a free port.")
+@click.option("--require-login", is_flag=True,
+              help="Let in only whoever opens the one-time login URL printed at start.")
+@click.option("--tiles", default="https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png",
+              show_default=True, help="Map tile URL template (e.g. a local tile server).")
+def serve(job_dir: Path, host: str, port: int, require_login: bool, tiles: str) -> None:
+    """Datasette over DIR's database with lifeboat's plugins, read-only.
+
+    The archive holds people's locations: it listens on 127.0.0.1 unless you add
+    --require-login.
 
     Example:
 
@@ -113,7 +121,8 @@ def serve(job_dir: Path, host: str, port: int) -> None:
     """
     from datasette_plugins.serve import run_serve_command
 
-    run_serve_command(job_dir=job_dir, host=host, port=port)
+    run_serve_command(job_dir=job_dir, host=host, port=port, require_login=require_login,
+                      tiles=tiles)
 
 
 @cli.command()

@@ -40,3 +40,24 @@ def copy_payload(warc_path: str | Path, offset: int, out: IO[bytes], chunk: int 
             out.write(block)
             size += len(block)
     return size
+
+
+def iter_payload(warc_path: str | Path, offset: int, start: int = 0, end: int | None = None,
+                 chunk: int = 1 << 16) -> Iterator[bytes]:
+    """Yield the decoded payload bytes ``start``..``end`` (inclusive; None = to the end)."""
+    with open_record(warc_path, offset) as record:
+        stream = record.content_stream()
+        position = 0
+        while position < start:  # decoded streams cannot seek: read and drop
+            skipped = stream.read(min(chunk, start - position))
+            if not skipped:
+                return
+            position += len(skipped)
+        remaining = None if end is None else end - start + 1
+        while remaining is None or remaining > 0:
+            block = stream.read(chunk if remaining is None else min(chunk, remaining))
+            if not block:
+                return
+            if remaining is not None:
+                remaining -= len(block)
+            yield block

@@ -1,0 +1,209 @@
+"""Datasette metadata and settings for a lifeboat archive: descriptions, facets, queries."""
+
+from __future__ import annotations
+
+from datasette_plugins.queries import CANNED_QUERIES
+
+DATABASE = "archive"
+OSM_TILES = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
+
+SETTINGS = {
+    "max_csv_mb": 0,            # CSV export streams every row, however large
+    "allow_csv_stream": True,
+    "sql_time_limit_ms": 5000,
+    "facet_time_limit_ms": 1000,
+    "default_page_size": 50,
+}
+
+WARC_COLUMNS = {
+    "warc_filename": "WARC file (under the job's warc/ directory) holding this record.",
+    "warc_offset": "Byte offset of the record in its WARC file: cite it, or read it with "
+                   "warcio / `lifeboat verify`.",
+}
+
+TABLES: dict[str, dict] = {
+    "captures": {
+        "description": "Every HTTP response the crawler archived: one row per WARC record. "
+                       "The WARC files are the source of truth; this table says where each "
+                       "record is.",
+        "sort_desc": "fetched_at",
+        "facets": ["content_type", "status", "warc_type"],
+        "columns": {
+            "id": "Row number of the capture in this database.",
+            "url": "URL that was fetched.",
+            "status": "HTTP status code of the response.",
+            "content_type": "Content-Type the server sent.",
+            **WARC_COLUMNS,
+            "warc_length": "Length in bytes of the (compressed) WARC record.",
+            "warc_record_id": "WARC-Record-ID of the record, a unique URN.",
+            "payload_sha256": "SHA-256 of the response body.",
+            "payload_size": "Size in bytes of the response body.",
+            "fetched_at": "When lifeboat fetched it (ISO 8601, UTC).",
+            "warc_type": "WARC record type: response, resource, or revisit (a duplicate "
+                         "payload stored once and referred to).",
+            "refers_to": "For a revisit: the WARC-Record-ID of the record holding the payload.",
+        },
+    },
+    "posts": {
+        "description": "Public posts as the platform's API served them. Search their text, "
+                       "facet by author or day; each post links to its media's evidence pages.",
+        "sort_desc": "created_at",
+        "facets": ["author", {"date": "created_at"}, "deleted"],
+        "columns": {
+            "id": "The platform's own post ID.",
+            "profile": "lifeboat profile (platform) the post was crawled with.",
+            "url": "API URL the post was fetched from.",
+            "author": "Username of the author.",
+            "created_at": "When the platform says the post was made (ISO 8601, UTC).",
+            "text": "Text of the post, exactly as archived (shown escaped, never run).",
+            "deleted": "1 if the platform marked the post as deleted.",
+            "raw": "The post's JSON exactly as archived.",
+            "capture_id": "The capture (WARC record) the post came from.",
+        },
+    },
+    "media": {
+        "description": "Photos and videos referenced by posts, one row per media URL. "
+                       "Byte-identical re-uploads share a SHA-256 and an evidence page.",
+        "facets": ["content_type"],
+        "columns": {
+            "url": "Media URL as referenced by the post.",
+            "sha256": "SHA-256 of the media file: its identity and evidence page.",
+            "content_type": "Content-Type the media server sent.",
+            "size": "Size of the media file in bytes.",
+            "capture_id": "The capture (WARC record) the media came from.",
+        },
+    },
+    "post_media": {
+        "description": "Which post carried which media URL (a media URL may appear in "
+                       "several posts, e.g. reposts).",
+        "columns": {
+            "post_id": "The post's ID (see posts).",
+            "media_url": "The media URL (see media).",
+        },
+    },
+    "media_metadata": {
+        "description": "What ExifTool read from each distinct media file: GPS position, "
+                       "capture time, camera. Coordinates are signed decimal degrees "
+                       "(south and west negative).",
+        "sort_desc": "captured_at",
+        "facets": ["make", "model", "mime_type", {"date": "captured_at"}],
+        "columns": {
+            "sha256": "SHA-256 of the media file.",
+            "latitude": "GPS latitude, decimal degrees (negative = south).",
+            "longitude": "GPS longitude, decimal degrees (negative = west).",
+            "altitude": "GPS altitude in metres (negative = below sea level).",
+            "captured_at": "When the photo or video was taken (ISO 8601; UTC where the "
+                           "file says so).",
+            "make": "Camera or phone maker.",
+            "model": "Camera or phone model.",
+            "software": "Software that wrote the file.",
+            "duration_s": "Video duration in seconds.",
+            "width": "Width in pixels.",
+            "height": "Height in pixels.",
+            "mime_type": "File type as ExifTool identified it.",
+            "exiftool": "Every tag ExifTool read, as JSON.",
+            "exiftool_version": "Version of ExifTool that read the file.",
+            "error": "ExifTool's error, if it could not read the file.",
+        },
+    },
+    "ledger": {
+        "description": "Every ID the crawl walked and where it ended: archived, missing, "
+                       "deleted, forbidden or failed. Nothing is lost silently.",
+        "sort_desc": "updated_at",
+        "facets": ["state", "item_type", "last_status"],
+        "columns": {
+            "profile": "lifeboat profile (platform).",
+            "item_type": "Kind of item (post, user, media...).",
+            "id": "The item's ID on the platform.",
+            "state": "Terminal state: archived, missing, deleted, forbidden or failed.",
+            "attempts": "How many times lifeboat requested it.",
+            "last_status": "HTTP status of the last attempt.",
+            "updated_at": "When the state last changed (ISO 8601, UTC).",
+        },
+    },
+    "geotagged_media": {
+        "description": "The map: every distinct photo or video with a GPS position. Click "
+                       "a marker for a thumbnail and its evidence page.",
+        "facets": ["make", "model", "mime_type"],
+        "columns": {
+            "sha256": "SHA-256 of the media file (opens its evidence page).",
+            "latitude": "GPS latitude, decimal degrees.",
+            "longitude": "GPS longitude, decimal degrees.",
+            "altitude": "GPS altitude in metres.",
+            "captured_at": "When it was taken, from the file's metadata.",
+            "make": "Camera or phone maker.",
+            "model": "Camera or phone model.",
+            "mime_type": "File type.",
+            "posts": "How many posts carried it.",
+            "popup": "What the map shows for the marker.",
+        },
+    },
+    "media_export": {
+        "description": "One row per media item per post, with GPS and the WARC record "
+                       "holding the file: the journalists' export (download it as CSV).",
+        "columns": {
+            "post_id": "The post's ID.",
+            "author": "The post's author.",
+            "post_created_at": "When the post was made.",
+            "post_url": "API URL of the post.",
+            "media_url": "URL of the media item.",
+            "sha256": "SHA-256 of the media file.",
+            "latitude": "GPS latitude, decimal degrees.",
+            "longitude": "GPS longitude, decimal degrees.",
+            "altitude": "GPS altitude in metres.",
+            "captured_at": "When the media was taken, from its metadata.",
+            "make": "Camera or phone maker.",
+            "model": "Camera or phone model.",
+            **WARC_COLUMNS,
+        },
+    },
+}
+
+HOME_HTML = """
+<p>This is a <strong>lifeboat archive</strong>: the public posts, photos and videos of a
+platform, saved before it went dark. Every HTTP response is stored in standard WARC files;
+this database indexes them, with the GPS position, capture time and camera that ExifTool
+read from each photo and video. Every row points back to the exact WARC record it came from.</p>
+<p><strong>Where to start</strong></p>
+<ul>
+<li><a href="/archive/geotagged_media">Map</a> of every geotagged photo and video: click a
+marker for its thumbnail and evidence page.</li>
+<li><a href="/archive/posts">Search posts</a> by text, and facet them by author or day.</li>
+<li><a href="/archive/media_metadata">Media metadata</a>: facet by camera, capture day.</li>
+<li>Ready-made questions: <a href="/archive/media_near_point">media near a point</a>,
+<a href="/archive/posts_in_time_window">posts in a time window</a>,
+<a href="/archive/geotagged_media_per_hour">geotagged media per hour</a>,
+<a href="/archive/authors_by_geotagged_media">authors by geotagged media</a>.</li>
+<li><a href="/archive/media_export">Export</a>: one row per media item per post with GPS
+and WARC location, <a href="/archive/media_export.csv?_stream=on&amp;_size=max">download all
+as CSV</a> (or run <code>lifeboat export DIR --format csv</code>).</li>
+</ul>
+<p>Each media item has an <em>evidence page</em> (its SHA-256, original URL, fetch time,
+WARC file, offset and record ID, every post that carried it, and its full ExifTool record),
+printable for citation. This archive holds people's locations: handle it with care.</p>
+"""
+
+
+def build_metadata(tile_layer: str = OSM_TILES, require_login: bool = False) -> dict:
+    """Datasette metadata for a lifeboat archive database named ``archive``."""
+    metadata: dict = {
+        "title": "lifeboat archive",
+        "description_html": HOME_HTML,
+        "databases": {
+            DATABASE: {
+                "description_html": HOME_HTML,
+                "tables": TABLES,
+                "queries": CANNED_QUERIES,
+            }
+        },
+        "plugins": {
+            "datasette-cluster-map": {
+                "latitude_column": "latitude",
+                "longitude_column": "longitude",
+                "tile_layer": tile_layer,
+            },
+        },
+    }
+    if require_login:
+        metadata["allow"] = {"id": "root"}
+    return metadata

@@ -1,0 +1,83 @@
+"""`lifeboat export`: one row per media item per post, as CSV or JSON lines."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterator
+
+from tqdm import tqdm
+
+from datasette_plugins.queries import EXPORT_COLUMNS, EXPORT_SQL
+
+FORMATS = ("csv", "jsonl")
+
+
+def connect_read_only(db_path: Path) -> sqlite3.Connection:
+    """A read-only connection to ``db_path``."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def export_rows(conn: sqlite3.Connection) -> Iterator[dict]:
+    """Every (post, media) pair with its GPS and WARC location, oldest post first."""
+    for row in conn.execute(EXPORT_SQL):
+        yield {column: row[column] for column in EXPORT_COLUMNS}
+
+
+def write_export(rows: Iterator[dict], fmt: str, out: IO[str]) -> int:
+    """Write ``rows`` to ``out`` as ``fmt`` (csv or jsonl); return how many."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
+    count = 0
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    else:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+@contextmanager
+def open_output(output: Path | None) -> Iterator[IO[str]]:
+    """``output`` opened for writing text, or standard output."""
+    if output is None:
+        yield sys.stdout
+        return
+    with open(output, "w", encoding="utf-8", newline="") as fh:
+        yield fh
+
+
+def run_export_command(job_dir: Path, fmt: str = "csv", output: Path | None = None) -> int:
+    """Export ``job_dir``'s (post, media) pairs to ``output`` (default stdout) with a bar."""
+    from datasette_plugins.serve import database_path
+
+    db_path = database_path(job_dir)
+    conn = connect_read_only(db_path)
+    try:
+        total = conn.execute("select count(*) from post_media pm join posts p "
+                             "on p.id = pm.post_id").fetchone()[0]
+        with open_output(output) as out, tqdm(
+            total=total, unit="row", desc="export", file=sys.stderr, disable=None
+        ) as bar:
+            def counted() -> Iterator[dict]:
+                for row in export_rows(conn):
+                    bar.update()
+                    yield row
+
+            count = write_export(counted(), fmt, out)
+    finally:
+        conn.close()
+    if output is not None:
+        print(f"lifeboat export: {count} rows to {output}", file=sys.stderr)
+    return count

@@ -1,0 +1,189 @@
+"""The SQL behind lifeboat's views, canned queries, media routes and export, in one place."""
+
+from __future__ import annotations
+
+# The capture that holds a media item's payload: its own record, or for a WARC revisit
+# the original record it refers to.
+PAYLOAD_CAPTURE_JOIN = """
+left join captures own on own.id = m.capture_id
+left join captures orig on own.warc_type = 'revisit' and orig.warc_record_id = own.refers_to
+"""
+
+# Where the payload of a media row lives, given PAYLOAD_CAPTURE_JOIN on ``m``.
+PAYLOAD_COLUMNS = """
+coalesce(orig.warc_filename, own.warc_filename) as warc_filename,
+coalesce(orig.warc_offset, own.warc_offset) as warc_offset
+"""
+
+# One row per (post, media): the journalists' export and the `media_export` view.
+EXPORT_SQL = f"""
+select
+  p.id as post_id,
+  p.author as author,
+  p.created_at as post_created_at,
+  p.url as post_url,
+  pm.media_url as media_url,
+  m.sha256 as sha256,
+  mm.latitude as latitude,
+  mm.longitude as longitude,
+  mm.altitude as altitude,
+  mm.captured_at as captured_at,
+  mm.make as make,
+  mm.model as model,
+  {PAYLOAD_COLUMNS}
+from post_media pm
+join posts p on p.id = pm.post_id
+left join media m on m.url = pm.media_url
+left join media_metadata mm on mm.sha256 = m.sha256
+{PAYLOAD_CAPTURE_JOIN}
+order by p.created_at, p.id, pm.media_url
+"""
+
+EXPORT_COLUMNS = [
+    "post_id", "author", "post_created_at", "post_url", "media_url", "sha256", "latitude",
+    "longitude", "altitude", "captured_at", "make", "model", "warc_filename", "warc_offset",
+]
+
+# One row per distinct geotagged payload, with a datasette-cluster-map popup.
+GEOTAGGED_MEDIA_SQL = """
+select
+  mm.sha256 as sha256,
+  mm.latitude as latitude,
+  mm.longitude as longitude,
+  mm.altitude as altitude,
+  mm.captured_at as captured_at,
+  mm.make as make,
+  mm.model as model,
+  mm.mime_type as mime_type,
+  (select count(distinct pm.post_id) from media m2 join post_media pm on pm.media_url = m2.url
+    where m2.sha256 = mm.sha256) as posts,
+  json_object(
+    'image', '/-/thumb/' || mm.sha256,
+    'title', coalesce(mm.captured_at, 'capture time unknown'),
+    'description', trim(coalesce(mm.make, '') || ' ' || coalesce(mm.model, '') || ' '
+                        || coalesce(mm.mime_type, '')),
+    'link', '/-/evidence/' || mm.sha256
+  ) as popup
+from media_metadata mm
+where mm.latitude is not null and mm.longitude is not null
+  and exists (select 1 from media m where m.sha256 = mm.sha256)
+order by mm.captured_at
+"""
+
+# Every view prepare_for_serving creates: name -> SQL.
+VIEWS = {
+    "geotagged_media": GEOTAGGED_MEDIA_SQL,
+    "media_export": EXPORT_SQL,
+}
+
+# The capture holding the payload of a media item, by SHA-256.
+MEDIA_PAYLOAD_SQL = f"""
+select
+  m.url as url, coalesce(m.content_type, own.content_type) as content_type,
+  coalesce(orig.payload_size, own.payload_size, m.size) as size,
+  {PAYLOAD_COLUMNS}
+from media m
+{PAYLOAD_CAPTURE_JOIN}
+where m.sha256 = :sha256 and coalesce(orig.warc_filename, own.warc_filename) is not null
+order by m.capture_id
+limit 1
+"""
+
+# Any capture's payload by capture id (e.g. the archived JSON of a post).
+CAPTURE_PAYLOAD_SQL = """
+select
+  own.url as url, own.content_type as content_type,
+  coalesce(orig.payload_size, own.payload_size) as size,
+  coalesce(orig.warc_filename, own.warc_filename) as warc_filename,
+  coalesce(orig.warc_offset, own.warc_offset) as warc_offset
+from captures own
+left join captures orig on own.warc_type = 'revisit' and orig.warc_record_id = own.refers_to
+where own.id = :id
+"""
+
+CANNED_QUERIES = {
+    "media_near_point": {
+        "title": "Media shot within R km of a point",
+        "description": "Geotagged photos and videos whose GPS position lies within km "
+                       "kilometres of (lat, lon), nearest first.",
+        "sql": """
+select
+  sha256, latitude, longitude, altitude, captured_at, make, model, mime_type,
+  round(distance_km(latitude, longitude, cast(:lat as real), cast(:lon as real)), 3)
+    as distance_km,
+  popup
+from geotagged_media
+where distance_km(latitude, longitude, cast(:lat as real), cast(:lon as real))
+      <= cast(:km as real)
+order by distance_km
+""",
+    },
+    "posts_in_time_window": {
+        "title": "Posts in a time window",
+        "description": "Posts created between start and end (ISO 8601 UTC, e.g. "
+                       "2021-01-06T14:00:00Z), oldest first.",
+        "sql": """
+select id, author, created_at, text, url, deleted
+from posts
+where created_at >= :start and created_at < :end
+order by created_at
+""",
+    },
+    "geotagged_media_per_hour": {
+        "title": "Geotagged media per hour of capture",
+        "description": "How many distinct geotagged photos and videos were shot in each "
+                       "hour (UTC where the file says so), from their ExifTool capture time.",
+        "sql": """
+select strftime('%Y-%m-%dT%H:00', captured_at) as hour, count(*) as media
+from geotagged_media
+where captured_at is not null
+group by hour
+order by hour
+""",
+    },
+    "authors_by_geotagged_media": {
+        "title": "Authors ranked by geotagged media",
+        "description": "Authors by the number of distinct geotagged photos and videos "
+                       "their posts carried.",
+        "sql": """
+select p.author as author, count(distinct g.sha256) as geotagged_media,
+  count(distinct p.id) as posts
+from posts p
+join post_media pm on pm.post_id = p.id
+join media m on m.url = pm.media_url
+join geotagged_media g on g.sha256 = m.sha256
+group by p.author
+order by geotagged_media desc, author
+""",
+    },
+}
+
+# Posts carrying a payload, for evidence pages.
+POSTS_CARRYING_SQL = """
+select distinct p.id, p.author, p.created_at, p.text, p.url, p.capture_id, p.deleted,
+  pm.media_url
+from media m
+join post_media pm on pm.media_url = m.url
+join posts p on p.id = pm.post_id
+where m.sha256 = :sha256
+order by p.created_at, p.id
+"""
+
+# Every URL and capture of a payload, for evidence pages.
+MEDIA_CAPTURES_SQL = f"""
+select m.url, m.content_type, m.size, own.fetched_at, own.status, own.warc_record_id,
+  own.warc_type, own.warc_filename as record_warc_filename,
+  own.warc_offset as record_warc_offset, own.warc_length, {PAYLOAD_COLUMNS}
+from media m
+{PAYLOAD_CAPTURE_JOIN}
+where m.sha256 = :sha256
+order by own.fetched_at, m.url
+"""
+
+# Media of one post, for rendering post cells.
+POST_MEDIA_SQL = """
+select m.sha256, m.content_type, pm.media_url
+from post_media pm join media m on m.url = pm.media_url
+where pm.post_id = :post_id and m.sha256 is not null
+order by pm.media_url
+"""

@@ -1,0 +1,63 @@
+"""Table cells: media as thumbnails and players, posts linked to their media's evidence."""
+
+from __future__ import annotations
+
+import re
+
+from datasette import hookimpl
+from markupsafe import Markup, escape
+
+from datasette_plugins.queries import POST_MEDIA_SQL
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def media_preview(sha256: str, content_type: str | None) -> Markup:
+    """A thumbnail (photo) or small player (video) linking to the evidence page."""
+    kind = (content_type or "").split("/")[0].lower()
+    evidence = f"/-/evidence/{sha256}"
+    if kind == "video":
+        view = Markup('<video src="/-/media/{}" controls preload="metadata" width="160">'
+                      "</video><br>").format(sha256)
+    elif kind == "image":
+        view = Markup('<img src="/-/thumb/{}" loading="lazy" style="max-width:160px;'
+                      'max-height:160px" alt="thumbnail"><br>').format(sha256)
+    else:
+        view = Markup("")
+    return Markup('<div class="lifeboat-media">{}<a href="{}">evidence {}…</a></div>').format(
+        view, evidence, sha256[:12])
+
+
+def row_value(row, *names: str):
+    """The first of ``names`` present in ``row`` (a sqlite3.Row), else None."""
+    keys = row.keys()
+    return next((row[n] for n in names if n in keys), None)
+
+
+async def post_text(datasette, database: str, post_id, text) -> Markup:
+    """The post's text, escaped, followed by previews of its media."""
+    db = datasette.get_database(database)
+    media = await db.execute(POST_MEDIA_SQL, {"post_id": post_id})
+    previews = Markup("").join(media_preview(m["sha256"], m["content_type"]) for m in media)
+    body = escape(text) if text is not None else Markup("<em>(no text)</em>")
+    return Markup('<span class="post-text">{}</span>{}').format(body, previews)
+
+
+@hookimpl
+def render_cell(row, value, column, table, database, datasette):
+    """Render sha256 cells as media, post text with its media, capture ids as links."""
+    if column == "sha256" and isinstance(value, str) and SHA256.fullmatch(value):
+        return media_preview(value, row_value(row, "content_type", "mime_type"))
+    if table == "posts" and column == "text":
+        post_id = row_value(row, "id")
+
+        async def inner():
+            return await post_text(datasette, database, post_id, value)
+
+        return inner
+    if column == "capture_id" and isinstance(value, int):
+        return Markup('{} <a href="/-/capture/{}">archived payload</a>').format(value, value)
+    if table == "captures" and column == "warc_record_id" and "id" in row.keys():
+        return Markup('{} <a href="/-/capture/{}">archived payload</a>').format(
+            value, row["id"])
+    return None

@@ -1,0 +1,73 @@
+"""`lifeboat serve`: Datasette over a job's archive.db, read-only, with lifeboat's plugins."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import click
+from datasette.app import Datasette
+
+from datasette_plugins.config import OSM_TILES, SETTINGS, build_metadata
+from datasette_plugins.prepare import prepare_file
+from datasette_plugins.safety import UnsafeBind, check_bind
+
+
+def database_path(job_dir: Path) -> Path:
+    """The job's archive.db, or a ClickException saying how to make one."""
+    db_path = Path(job_dir) / "archive.db"
+    if not db_path.is_file():
+        raise click.ClickException(
+            f"{db_path} does not exist: crawl into {job_dir} first "
+            f"(lifeboat crawl PROFILE --out {job_dir})")
+    return db_path
+
+
+def make_datasette(db_path: Path, require_login: bool = False,
+                   tiles: str = OSM_TILES) -> Datasette:
+    """A Datasette instance over ``db_path`` with lifeboat's metadata and settings.
+
+    Datasette opens the file read-only (``mode=ro``) and our connections set
+    ``query_only``; prepare the file first (``prepare_file``) for search and the map.
+    """
+    return Datasette(
+        [str(db_path)],
+        metadata=build_metadata(tile_layer=tiles, require_login=require_login),
+        settings=SETTINGS,
+    )
+
+
+def prepare_if_writable(db_path: Path) -> None:
+    """Create FTS and views when the file can be written; otherwise say what is missing."""
+    if os.access(db_path, os.W_OK) and os.access(db_path.parent, os.W_OK):
+        prepare_file(db_path)
+    else:
+        click.echo(f"lifeboat serve: {db_path} is read-only; serving without full-text "
+                   "search and map views unless they were prepared before", err=True)
+
+
+def run_serve_command(job_dir: Path, host: str = "127.0.0.1", port: int = 8001,
+                      require_login: bool = False, tiles: str = OSM_TILES) -> None:
+    """Serve ``job_dir``'s database on ``host:port`` (port 0 picks a free port)."""
+    import uvicorn
+
+    try:
+        check_bind(host, require_login)
+    except UnsafeBind as error:
+        raise click.ClickException(str(error)) from None
+    db_path = database_path(job_dir)
+    prepare_if_writable(db_path)
+    ds = make_datasette(db_path, require_login=require_login, tiles=tiles)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), port))
+    bound_port = sock.getsockname()[1]
+    url_host = f"[{host}]" if ":" in host else host
+    url = f"http://{url_host}:{bound_port}/"
+    click.echo(f"lifeboat serve: {url}")
+    if require_login:
+        click.echo(f"lifeboat serve: log in once with {url}-/auth-token?token={ds._root_token}")
+    server = uvicorn.Server(uvicorn.Config(ds.app(), log_level="warning", lifespan="on"))
+    server.run(sockets=[sock])

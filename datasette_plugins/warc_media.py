@@ -1,0 +1,193 @@
+"""Routes that stream payloads straight out of their WARC records, with HTTP Range.
+
+``/-/media/<sha256>`` serves a photo or video by its SHA-256, ``/-/capture/<id>`` any
+capture's payload (e.g. a post's archived JSON), ``/-/thumb/<sha256>`` a small preview.
+Nothing is copied out of the WARCs: each request reads the record at its offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from pathlib import Path
+
+from datasette import hookimpl
+from datasette.database import Database
+from datasette.utils.asgi import AsgiStream, NotFound, Response
+
+from archive.reader import iter_payload, read_payload
+from datasette_plugins.config import DATABASE
+from datasette_plugins.queries import CAPTURE_PAYLOAD_SQL, MEDIA_PAYLOAD_SQL
+
+SHA256_RE = r"(?P<sha256>[0-9a-fA-F]{64})"
+THUMB_PX = 320
+THUMB_MAX_SOURCE = 50 * 1024 * 1024
+# Archived payloads are untrusted: never sniffed, never allowed to run script on this origin.
+SAFE_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "content-security-policy": "sandbox; default-src 'none'; img-src 'self'; media-src 'self'",
+}
+VIDEO_PLACEHOLDER = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="180" viewBox="0 0 320 180">'
+    '<rect width="320" height="180" fill="#222"/>'
+    '<polygon points="135,60 135,120 190,90" fill="#eee"/>'
+    '<text x="160" y="160" fill="#eee" font-family="sans-serif" font-size="14" '
+    'text-anchor="middle">video</text></svg>'
+)
+
+
+class RangeNotSatisfiable(ValueError):
+    """The Range header asks for bytes outside the payload."""
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive byte range a single-range ``Range`` header asks for, or None for all.
+
+    Multiple ranges or malformed headers are ignored (RFC 9110 lets a server send the
+    whole payload); a range wholly past the end raises RangeNotSatisfiable.
+    """
+    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header or "")
+    if not match or not any(match.groups()):
+        return None
+    first, last = match.groups()
+    if first == "":  # suffix range: the last N bytes
+        length = int(last)
+        if length == 0:
+            raise RangeNotSatisfiable(header)
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if start >= size or end < start:
+        raise RangeNotSatisfiable(header)
+    return start, end
+
+
+def archive_database(datasette) -> Database:
+    """The lifeboat archive database of this Datasette instance."""
+    if DATABASE in datasette.databases:
+        return datasette.get_database(DATABASE)
+    named = [db for name, db in datasette.databases.items() if not name.startswith("_")]
+    if not named:
+        raise NotFound("no archive database is being served")
+    return named[0]
+
+
+def warc_path(db: Database, warc_filename: str) -> Path:
+    """Where ``warc_filename`` (as recorded in captures) is, relative to the job directory."""
+    name = Path(warc_filename)
+    if name.is_absolute():
+        return name
+    job_dir = Path(db.path).parent
+    for candidate in (job_dir / "warc" / name, job_dir / name):
+        if candidate.is_file():
+            return candidate
+    raise NotFound(f"WARC file {warc_filename} is not in {job_dir / 'warc'}")
+
+
+async def check_visible(datasette, request, db: Database) -> None:
+    """Raise Forbidden unless the actor may see the archive database."""
+    await datasette.ensure_permissions(
+        request.actor, [("view-database", db.name), "view-instance"]
+    )
+
+
+async def lookup(datasette, request, sql: str, params: dict) -> tuple[dict, Path]:
+    """The payload row for ``sql`` and the path of its WARC file, or NotFound."""
+    db = archive_database(datasette)
+    await check_visible(datasette, request, db)
+    row = (await db.execute(sql, params)).first()
+    if row is None or row["warc_filename"] is None:
+        raise NotFound("not in this archive")
+    return dict(row), warc_path(db, row["warc_filename"])
+
+
+async def payload_size(path: Path, offset: int, recorded: int | None) -> int:
+    """The decoded payload size: as recorded, else by reading the record once."""
+    if recorded is not None:
+        return int(recorded)
+    return len(await asyncio.to_thread(read_payload, path, offset))
+
+
+def stream_response(request, row: dict, path: Path, size: int) -> AsgiStream | Response:
+    """A 200 or 206 streaming response for the payload described by ``row``."""
+    headers = {**SAFE_HEADERS, "accept-ranges": "bytes",
+               "cache-control": "public, max-age=31536000, immutable"}
+    try:
+        wanted = parse_range(request.headers.get("range"), size)
+    except RangeNotSatisfiable:
+        return Response.text("", status=416, headers={**headers,
+                                                      "content-range": f"bytes */{size}"})
+    status = 200
+    start, end = 0, size - 1
+    if wanted is not None:
+        status, (start, end) = 206, wanted
+        headers["content-range"] = f"bytes {start}-{end}/{size}"
+    headers["content-length"] = str(max(0, end - start + 1))
+    offset = int(row["warc_offset"])
+
+    async def stream(writer) -> None:
+        if request.method == "HEAD" or size == 0:
+            return
+        blocks = iter_payload(path, offset, start, end)
+        try:
+            while (block := await asyncio.to_thread(next, blocks, None)) is not None:
+                await writer.write(block)
+        finally:
+            blocks.close()
+
+    return AsgiStream(stream, status=status, headers=headers,
+                      content_type=row["content_type"] or "application/octet-stream")
+
+
+async def media(datasette, request):
+    """Stream the photo or video with this SHA-256 out of its WARC record."""
+    sha256 = request.url_vars["sha256"].lower()
+    row, path = await lookup(datasette, request, MEDIA_PAYLOAD_SQL, {"sha256": sha256})
+    size = await payload_size(path, row["warc_offset"], row["size"])
+    return stream_response(request, row, path, size)
+
+
+async def capture(datasette, request):
+    """Stream any capture's payload (e.g. the archived JSON of a post)."""
+    row, path = await lookup(datasette, request, CAPTURE_PAYLOAD_SQL,
+                             {"id": int(request.url_vars["id"])})
+    size = await payload_size(path, row["warc_offset"], row["size"])
+    return stream_response(request, row, path, size)
+
+
+def make_thumbnail(data: bytes) -> bytes:
+    """A JPEG at most THUMB_PX on its longer side, made in memory with Pillow."""
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as image:
+        image = ImageOps.exif_transpose(image)
+        image.thumbnail((THUMB_PX, THUMB_PX))
+        out = io.BytesIO()
+        image.convert("RGB").save(out, "JPEG", quality=80)
+        return out.getvalue()
+
+
+async def thumb(datasette, request):
+    """A small preview: a scaled-down photo, or a placeholder for a video."""
+    sha256 = request.url_vars["sha256"].lower()
+    row, path = await lookup(datasette, request, MEDIA_PAYLOAD_SQL, {"sha256": sha256})
+    headers = {**SAFE_HEADERS, "cache-control": "public, max-age=31536000, immutable"}
+    content_type = (row["content_type"] or "").lower()
+    if content_type.startswith("image/") and (row["size"] or 0) <= THUMB_MAX_SOURCE:
+        data = await asyncio.to_thread(read_payload, path, row["warc_offset"])
+        try:
+            body = await asyncio.to_thread(make_thumbnail, data)
+            return Response(body, headers=headers, content_type="image/jpeg")
+        except OSError:  # Pillow cannot decode it: show the file itself
+            return Response(data, headers=headers, content_type=content_type)
+    return Response(VIDEO_PLACEHOLDER, headers=headers, content_type="image/svg+xml")
+
+
+@hookimpl
+def register_routes():
+    return [
+        (rf"^/-/media/{SHA256_RE}$", media),
+        (r"^/-/capture/(?P<id>\d+)$", capture),
+        (rf"^/-/thumb/{SHA256_RE}$", thumb),
+    ]
