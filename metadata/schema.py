@@ -88,6 +88,8 @@ TABLES: dict[str, dict] = {
             "attempts": int,
             "last_status": int,
             "updated_at": str,
+            # addition: why an ID ended where it did ('malformed JSON: ...', 'oversize ...')
+            "reason": str,
         },
         "pk": ("profile", "item_type", "id"),
     },
