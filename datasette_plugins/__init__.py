@@ -1,6 +1,15 @@
 """lifeboat's Datasette plugins: media from the WARCs, evidence pages, map, cell rendering.
 
-Registered through the ``datasette`` entry point; each module holds one hook concern.
+Datasette loads this package through the ``datasette`` entry point (which also makes its
+``templates/`` available); each submodule holds one hook concern and is registered here.
 """
 
-from datasette_plugins import evidence, render, sql_functions, warc_media  # noqa: F401
+from datasette.plugins import pm
+
+from datasette_plugins import evidence, render, sql_functions, warc_media
+
+HOOK_MODULES = (evidence, render, sql_functions, warc_media)
+
+for _module in HOOK_MODULES:
+    if not pm.is_registered(_module):
+        pm.register(_module, name=_module.__name__)

@@ -104,6 +104,8 @@ TABLES: dict[str, dict] = {
             "exiftool": "Every tag ExifTool read, as JSON.",
             "exiftool_version": "Version of ExifTool that read the file.",
             "error": "ExifTool's error, if it could not read the file.",
+            "gps_flag": "Why the GPS position is doubtful (e.g. null_island, "
+                        "latitude_out_of_range); empty when it looks sound.",
         },
     },
     "ledger": {
@@ -119,12 +121,14 @@ TABLES: dict[str, dict] = {
             "attempts": "How many times lifeboat requested it.",
             "last_status": "HTTP status of the last attempt.",
             "updated_at": "When the state last changed (ISO 8601, UTC).",
+            "reason": "Why it ended there, e.g. malformed JSON, oversize, gave up after "
+                      "retries.",
         },
     },
     "geotagged_media": {
         "description": "The map: every distinct photo or video with a GPS position. Click "
                        "a marker for a thumbnail and its evidence page.",
-        "facets": ["make", "model", "mime_type"],
+        "facets": ["make", "model", "mime_type", "gps_flag"],
         "columns": {
             "sha256": "SHA-256 of the media file (opens its evidence page).",
             "latitude": "GPS latitude, decimal degrees.",
@@ -134,6 +138,7 @@ TABLES: dict[str, dict] = {
             "make": "Camera or phone maker.",
             "model": "Camera or phone model.",
             "mime_type": "File type.",
+            "gps_flag": "Why the position is doubtful, if it is (e.g. null_island).",
             "posts": "How many posts carried it.",
             "popup": "What the map shows for the marker.",
         },

@@ -55,6 +55,7 @@ select
   mm.make as make,
   mm.model as model,
   mm.mime_type as mime_type,
+  mm.gps_flag as gps_flag,
   (select count(distinct pm.post_id) from media m2 join post_media pm on pm.media_url = m2.url
     where m2.sha256 = mm.sha256) as posts,
   json_object(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from datasette import hookimpl
 from datasette.database import Database
-from datasette.utils.asgi import AsgiStream, NotFound, Response
+from datasette.utils.asgi import NotFound, Response
 
 from archive.reader import iter_payload, read_payload
 from datasette_plugins.config import DATABASE
@@ -109,7 +109,29 @@ async def payload_size(path: Path, offset: int, recorded: int | None) -> int:
     return len(await asyncio.to_thread(read_payload, path, offset))
 
 
-def stream_response(request, row: dict, path: Path, size: int) -> AsgiStream | Response:
+class PayloadStream:
+    """An ASGI response that streams payload bytes out of a WARC record."""
+
+    def __init__(self, path: Path, offset: int, start: int, end: int, status: int,
+                 headers: dict[str, str], send_body: bool):
+        self.path, self.offset, self.start, self.end = path, offset, start, end
+        self.status, self.headers, self.send_body = status, headers, send_body
+
+    async def asgi_send(self, send) -> None:
+        await send({"type": "http.response.start", "status": self.status,
+                    "headers": [[k.encode(), v.encode()] for k, v in self.headers.items()]})
+        if self.send_body and self.end >= self.start:
+            blocks = iter_payload(self.path, self.offset, self.start, self.end)
+            try:
+                while (block := await asyncio.to_thread(next, blocks, None)) is not None:
+                    await send({"type": "http.response.body", "body": block,
+                                "more_body": True})
+            finally:
+                blocks.close()
+        await send({"type": "http.response.body", "body": b""})
+
+
+def stream_response(request, row: dict, path: Path, size: int) -> PayloadStream | Response:
     """A 200 or 206 streaming response for the payload described by ``row``."""
     headers = {**SAFE_HEADERS, "accept-ranges": "bytes",
                "cache-control": "public, max-age=31536000, immutable"}
@@ -118,26 +140,14 @@ def stream_response(request, row: dict, path: Path, size: int) -> AsgiStream | R
     except RangeNotSatisfiable:
         return Response.text("", status=416, headers={**headers,
                                                       "content-range": f"bytes */{size}"})
-    status = 200
-    start, end = 0, size - 1
+    status, (start, end) = 200, (0, size - 1)
     if wanted is not None:
         status, (start, end) = 206, wanted
         headers["content-range"] = f"bytes {start}-{end}/{size}"
     headers["content-length"] = str(max(0, end - start + 1))
-    offset = int(row["warc_offset"])
-
-    async def stream(writer) -> None:
-        if request.method == "HEAD" or size == 0:
-            return
-        blocks = iter_payload(path, offset, start, end)
-        try:
-            while (block := await asyncio.to_thread(next, blocks, None)) is not None:
-                await writer.write(block)
-        finally:
-            blocks.close()
-
-    return AsgiStream(stream, status=status, headers=headers,
-                      content_type=row["content_type"] or "application/octet-stream")
+    headers["content-type"] = row["content_type"] or "application/octet-stream"
+    return PayloadStream(path, int(row["warc_offset"]), start, end, status, headers,
+                         send_body=request.method != "HEAD")
 
 
 async def media(datasette, request):
