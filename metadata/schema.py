@@ -76,6 +76,9 @@ TABLES: dict[str, dict] = {
             "exiftool": str,
             "exiftool_version": str,
             "error": str,
+            # addition: why a position is doubtful ('null_island', 'latitude_out_of_range',
+            # ...; comma-separated), NULL when it looks sound or there is none
+            "gps_flag": str,
         },
         "pk": "sha256",
     },
@@ -99,6 +102,7 @@ INDEXES: list[tuple[str, list[str], bool]] = [
     ("captures", ["warc_record_id"], True),
     ("captures", ["url"], False),
     ("captures", ["payload_sha256"], False),
+    ("captures", ["warc_filename", "warc_offset"], False),
     ("media", ["sha256"], False),
     ("post_media", ["media_url"], False),
     ("posts", ["author"], False),

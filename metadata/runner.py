@@ -1,0 +1,144 @@
+"""ExifTool done properly: a pool of long-running ``-stay_open`` processes fed in batches.
+
+One ExifTool process per worker (default: one per core) stays open for the whole run
+(pyexiftool); each call hands it a batch of files and reads one JSON array back, so Perl
+starts once per worker, never once per file.
+
+Options, and why:
+
+- ``-G1``: family-1 group names (``GPS:``, ``XMP-exif:``, ``Keys:``, ``UserData:``,
+  ``ItemList:``), which keep QuickTime's competing location and date atoms apart; ``-G``
+  (family 0) would fold them all into ``QuickTime:``.
+- ``-a``: keep duplicate tags (the same tag in several groups), as the full record should.
+- ``-n``: numbers, not prose (decimal degrees, metres, seconds).
+- ``-fast``: do not scan past the metadata for trailers. ``-fast2`` is NOT used: it stops
+  at the ``mdat`` atom of MP4 / MOV / HEIC files and so loses every location and date
+  stored in a ``moov`` after the media data (most phone videos, HEICs with Exif at the
+  end), and it skips maker notes; the corpus tests show both.
+- ``-api LargeFileSupport=1``: read past 2 GB atoms in long videos.
+- ``--System:all``: the file-system tags describe our temporary copy, not the evidence.
+
+Payloads reach ExifTool as temporary files, so it seeks over the media data of a video
+instead of reading it.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Sequence
+
+import exiftool
+from exiftool.exceptions import ExifToolException
+
+from metadata.exceptions import ExifToolMissing, ExifToolTooOld
+
+MINIMUM_VERSION = "12.24"  # CVE-2021-22204: older versions run code from crafted DjVu data
+EXIFTOOL_ARGS = ("-G1", "-a", "-n", "-fast", "-api", "LargeFileSupport=1", "--System:all")
+
+Record = dict[str, Any]
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.strip().split(".") if part.isdigit())
+
+
+def check_exiftool(executable: str = "exiftool") -> str:
+    """ExifTool's version; raises ExifToolMissing / ExifToolTooOld with the fix."""
+    path = shutil.which(executable)
+    if path is None:
+        raise ExifToolMissing(executable)
+    try:
+        result = subprocess.run([path, "-ver"], capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        raise ExifToolMissing(executable) from exc
+    version = result.stdout.strip()
+    if result.returncode != 0 or not _version_tuple(version):
+        raise ExifToolMissing(f"{executable} (it printed {version or result.stderr!r})")
+    if _version_tuple(version) < _version_tuple(MINIMUM_VERSION):
+        raise ExifToolTooOld(version, MINIMUM_VERSION)
+    return version
+
+
+def default_workers() -> int:
+    """One ExifTool process per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class ExifToolPool:
+    """``workers`` stay-open ExifTool processes; ``submit(paths)`` reads one batch on one.
+
+    Use as a context manager. Each result is one record per path, in order; a file that
+    ExifTool could not report on gets a record with ``ExifTool:Error``.
+    """
+
+    def __init__(self, workers: int | None = None, executable: str = "exiftool",
+                 args: Sequence[str] = EXIFTOOL_ARGS) -> None:
+        self.version = check_exiftool(executable)
+        self.workers = workers or default_workers()
+        self._executable = executable
+        self._args = list(args)
+        self._idle: queue.Queue[exiftool.ExifTool] = queue.Queue()
+        self._all: list[exiftool.ExifTool] = []
+        self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="exiftool")
+
+    def __enter__(self) -> "ExifToolPool":
+        for _ in range(self.workers):
+            self._idle.put(self._start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._threads.shutdown(wait=True)
+        for process in self._all:
+            if process.running:
+                process.terminate()
+
+    def _start(self) -> exiftool.ExifTool:
+        process = exiftool.ExifTool(self._executable, common_args=self._args, encoding="utf-8")
+        process.run()
+        self._all.append(process)
+        return process
+
+    def submit(self, paths: Sequence[str]) -> "Future[list[Record]]":
+        """Queue a batch; the future gives one record per path."""
+        return self._threads.submit(self._run_batch, list(paths))
+
+    def read(self, paths: Sequence[str]) -> list[Record]:
+        """Read a batch now (blocking)."""
+        return self.submit(paths).result()
+
+    def _run_batch(self, paths: list[str]) -> list[Record]:
+        process = self._idle.get()
+        try:
+            by_path = self._execute(process, paths)
+            if not process.running:
+                process = self._start()
+            missing = [p for p in paths if p not in by_path]
+            if missing and len(paths) > 1:  # isolate whatever upset the batch
+                for path in missing:
+                    by_path.update(self._execute(process, [path]))
+                    if not process.running:
+                        process = self._start()
+            return [by_path.get(p) or {"SourceFile": p, "ExifTool:Error":
+                                       "ExifTool gave no output for this file"} for p in paths]
+        finally:
+            self._idle.put(process)
+
+    @staticmethod
+    def _execute(process: exiftool.ExifTool, paths: list[str]) -> dict[str, Record]:
+        try:
+            records = process.execute_json(*paths)
+        except (ExifToolException, ValueError, OSError):
+            if process.running:
+                try:
+                    process.terminate()
+                except Exception:  # noqa: BLE001 - a dead process may not terminate cleanly
+                    pass
+            return {}
+        return {r.get("SourceFile"): r for r in records if isinstance(r, dict)}

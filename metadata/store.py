@@ -1,0 +1,108 @@
+"""Reading what is left to extract from, and writing results to, an archive database."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+from metadata.normalise import normalise
+
+WARC_DIR = "warc"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A media payload whose SHA-256 has no ``media_metadata`` row yet, and where to read it."""
+
+    sha256: str
+    warc_path: Path
+    warc_offset: int
+
+
+def resolve_warc(job_dir: Path, warc_filename: str) -> Path:
+    """A capture's ``warc_filename``: absolute, or relative to DIR/warc/ or to DIR."""
+    path = Path(warc_filename)
+    if path.is_absolute():
+        return path
+    in_warc_dir = job_dir / WARC_DIR / path
+    return in_warc_dir if in_warc_dir.exists() else job_dir / path
+
+
+_PENDING_SQL = """
+SELECT m.sha256, c.id, c.warc_filename, c.warc_offset, c.warc_type, c.refers_to
+FROM media m JOIN captures c ON c.id = m.capture_id
+WHERE coalesce(m.sha256, '') != ''
+  AND NOT EXISTS (SELECT 1 FROM media_metadata mm WHERE mm.sha256 = m.sha256)
+ORDER BY c.warc_filename, c.warc_offset
+"""
+
+_PAYLOAD_CAPTURE_SQL = """
+SELECT warc_filename, warc_offset FROM captures
+WHERE (warc_record_id = :refers_to OR payload_sha256 = :sha256)
+  AND coalesce(warc_type, 'response') != 'revisit' AND warc_filename IS NOT NULL
+ORDER BY warc_record_id = :refers_to DESC, id LIMIT 1
+"""
+
+
+def pending_media(db: sqlite_utils.Database, job_dir: Path) -> list[Pending]:
+    """Each not-yet-extracted SHA-256 once, with a capture holding its payload.
+
+    A revisit capture (no payload of its own) is read from the record it refers to, or
+    from any other capture of the same payload; sorted by WARC file and offset.
+    """
+    found: dict[str, Pending] = {}
+    for sha256, _, filename, offset, warc_type, refers_to in db.execute(_PENDING_SQL).fetchall():
+        if sha256 in found:
+            continue
+        if warc_type == "revisit" or filename is None:
+            row = db.execute(_PAYLOAD_CAPTURE_SQL,
+                             {"refers_to": refers_to, "sha256": sha256}).fetchone()
+            if row is None:
+                continue  # payload not archived anywhere: nothing to read
+            filename, offset = row
+        found[sha256] = Pending(sha256, resolve_warc(job_dir, filename), int(offset))
+    return sorted(found.values(), key=lambda p: (str(p.warc_path), p.warc_offset))
+
+
+def done_hashes(db: sqlite_utils.Database) -> set[str]:
+    """Every SHA-256 that already has a ``media_metadata`` row."""
+    return {row[0] for row in db.execute("SELECT sha256 FROM media_metadata")}
+
+
+def metadata_row(sha256: str, record: dict[str, Any], version: str,
+                 problem: str | None = None) -> dict[str, Any]:
+    """The ``media_metadata`` row for one ExifTool record.
+
+    ``exiftool`` keeps ExifTool's full JSON (minus the temporary file's name) plus
+    ``Lifeboat:PositionSource`` / ``Lifeboat:CapturedAtSource``, the tags the position
+    and capture time were read from. ``problem`` (e.g. a truncated payload) leads ``error``.
+    """
+    columns = normalise(record)
+    stored = {k: v for k, v in record.items() if k != "SourceFile"}
+    stored["Lifeboat:PositionSource"] = columns.pop("position_source")
+    stored["Lifeboat:CapturedAtSource"] = columns.pop("captured_at_source")
+    if problem:
+        columns["error"] = "; ".join(filter(None, [problem, columns["error"]]))
+    return {"sha256": sha256, **columns,
+            "exiftool": json.dumps(stored, ensure_ascii=False), "exiftool_version": version}
+
+
+def error_row(sha256: str, problem: str, version: str) -> dict[str, Any]:
+    """A ``media_metadata`` row for a payload ExifTool never saw (unreadable record)."""
+    return {"sha256": sha256, "error": problem, "exiftool_version": version}
+
+
+def save_rows(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> None:
+    """Write (or rewrite) ``media_metadata`` rows in one transaction."""
+    if rows:
+        with db.conn:
+            db["media_metadata"].insert_all(rows, pk="sha256", replace=True, alter=False)
+
+
+def iter_rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> Iterator[tuple]:
+    """Rows of a query (small helper so callers need not touch the cursor)."""
+    yield from db.execute(sql, params).fetchall()
