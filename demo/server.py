@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
@@ -27,8 +27,8 @@ from typing import Any, Callable
 from demo.faults import FaultSchedule
 from demo.http import HttpProtocol, Response, make_response
 from demo.media import ensure_media, plan_media
-from demo.site import (JSON, NOT_FOUND, MediaFile, api_routes, build_truth, media_files,
-                       range_response)
+from demo.site import (JSON, NOT_FOUND, ROBOTS, MediaFile, api_routes, build_truth,
+                       media_files, range_response)
 from demo.world import distinct_media_count, make_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,13 +87,11 @@ class MediaApp:
 
     files: dict[str, MediaFile]
     latency: float
-    robots: Response = field(default_factory=lambda: make_response(
-        200, b"User-agent: *\nAllow: /\n", "text/plain; charset=utf-8"))
 
     def handle(self, method: str, path: str, headers: dict[str, str]) -> Response | None:
         file = self.files.get(path)
         if file is None:
-            return self.robots if path == "/robots.txt" else NOT_FOUND
+            return ROBOTS if path == "/robots.txt" else NOT_FOUND
         if "range" in headers:
             return range_response(file, headers["range"])
         return file.full

@@ -16,7 +16,7 @@ from demo.world import Post, User, World
 
 JSON = "application/json; charset=utf-8"
 NOT_FOUND = make_response(404, b'{"error": "not found"}', JSON)
-ROBOTS = b"User-agent: *\nAllow: /\n"
+ROBOTS = make_response(200, b"User-agent: *\nAllow: /\n", "text/plain; charset=utf-8")
 MEDIA_TYPES = {".jpg": "image/jpeg", ".mp4": "video/mp4"}
 
 
@@ -103,7 +103,7 @@ def api_routes(world: World, truth: dict, media_base: str) -> dict[str, Response
         routes[f"/api/v1/users/{user.username}"] = make_response(
             200, dumps(user_document(user, media_base)), JSON)
     routes["/_truth.json"] = make_response(200, dumps(truth), JSON)
-    routes["/robots.txt"] = make_response(200, ROBOTS, "text/plain; charset=utf-8")
+    routes["/robots.txt"] = ROBOTS
     routes["/"] = make_response(200, dumps({
         "platform": "lifeboat demo", "posts": "/api/v1/posts/{id}",
         "users": "/api/v1/users/{username}", "first_id": 1, "last_id": len(world.posts)}), JSON)

@@ -171,14 +171,16 @@ def make_world(posts: int, seed: int, repost_rate: float = 0.1) -> World:
         moment += timedelta(seconds=rng.randint(5, 1800))
         post = Post(id=pid, state=state, author=rng.choice(users).username, created_at=iso(moment))
         if state in ("archived", "malformed", "forbidden"):
-            post.text = make_text(rng, specials.pop(0) if specials and state == "archived" else None)
+            special = specials.pop(0) if specials and state == "archived" else None
+            post.text = make_text(rng, special)
             post.reply_to = rng.randint(1, pid - 1) if pid > 1 and rng.random() < 0.2 else None
         if state == "archived":
             if archived and rng.random() < repost_rate:
                 original = rng.choice(archived)
                 post.repost_of, post.media = original.id, list(original.media)
             elif unused and (rng.random() < 0.45 or len(unused) > posts - pid):
-                post.media = [unused.pop() for _ in range(min(len(unused), rng.choice((1, 1, 1, 2, 3))))]
+                how_many = min(len(unused), rng.choice((1, 1, 1, 2, 3)))
+                post.media = [unused.pop() for _ in range(how_many)]
             elif rng.random() < 0.08:  # the same URL shown again by an unrelated post
                 shown = [name for p in archived for name in p.media]
                 post.media = [rng.choice(shown)] if shown else []

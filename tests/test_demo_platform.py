@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -122,9 +122,11 @@ def test_every_author_has_a_user_page(demo_platform, posts):
     assert fetch(demo_platform.user_url("nobody-here"))[0] == 404
 
 
-def test_robots_txt_allows_everything(demo_platform):
-    status, headers, body = fetch(f"{demo_platform.api}/robots.txt")
-    assert status == 200 and b"Allow: /" in body and headers["Content-Type"].startswith("text/plain")
+def test_robots_txt_allows_everything_on_both_hosts(demo_platform):
+    for base in (demo_platform.api, demo_platform.media):
+        status, headers, body = fetch(f"{base}/robots.txt")
+        assert status == 200 and b"Allow: /" in body
+        assert headers["Content-Type"].startswith("text/plain")
 
 
 def test_media_payloads_match_truth_with_reuploads_and_shared_urls(demo_platform):
