@@ -1,0 +1,199 @@
+"""Capture every HTTP exchange of a crawl into the job's WARC files and ``captures`` rows.
+
+``CaptureMiddleware`` is a Scrapy downloader middleware placed between the retry
+middleware and ``HttpCompressionMiddleware``: it sees each final response (not the
+transient 429/5xx answers that are retried) with its body exactly as the server sent it,
+Content-Encoding intact. Each exchange becomes a ``response`` record (or a ``revisit``
+record when the same payload digest is already archived in this job) and a ``request``
+record pointing at it with ``WARC-Concurrent-To``. ``RowsPipeline`` hands the spider's
+results to the job's batched row store.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from http import HTTPStatus
+from io import BytesIO
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from warcio.recordloader import ArcWarcRecord
+from warcio.statusandheaders import StatusAndHeaders
+
+if TYPE_CHECKING:
+    import sqlite_utils
+    from scrapy.crawler import Crawler
+    from scrapy.http import Request, Response
+
+    from archive.job import Job
+    from archive.writer import Sha256WARCWriter
+
+# Twisted has already undone chunking: keep the header, renamed, so replay does not re-dechunk.
+RENAMED_HEADERS = {"transfer-encoding": "X-Archive-Orig-Transfer-Encoding"}
+
+
+@dataclass(frozen=True)
+class Original:
+    """The record that holds a payload first archived in this job."""
+
+    record_id: str
+    url: str
+    date: str
+
+
+class DigestIndex:
+    """payload SHA-256 (hex) -> the response record that first archived it."""
+
+    def __init__(self) -> None:
+        self._by_digest: dict[str, Original] = {}
+
+    @classmethod
+    def load(cls, db: sqlite_utils.Database) -> DigestIndex:
+        index = cls()
+        for digest, record_id, url, date in db.execute(
+                "SELECT payload_sha256, warc_record_id, url, fetched_at FROM captures "
+                "WHERE warc_type IN ('response', 'resource') AND payload_size > 0 ORDER BY id"):
+            index._by_digest.setdefault(digest, Original(record_id, url, date))
+        return index
+
+    def get(self, digest: str) -> Original | None:
+        return self._by_digest.get(digest)
+
+    def add(self, digest: str, original: Original) -> None:
+        self._by_digest.setdefault(digest, original)
+
+
+def warc_digest(sha256_hex: str) -> str:
+    """``sha256:BASE32`` as WARC-Payload-Digest writes it."""
+    return "sha256:" + base64.b32encode(bytes.fromhex(sha256_hex)).decode("ascii")
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, str]]:
+    """Every header value of a Scrapy Headers object, repeated ones included."""
+    pairs = []
+    for name, values in headers.items():
+        text = name.decode("latin-1")
+        text = RENAMED_HEADERS.get(text.lower(), text)
+        pairs.extend((text, value.decode("latin-1")) for value in values)
+    return pairs
+
+
+def request_headers(request: Request) -> StatusAndHeaders:
+    """The request line and headers as sent (Host added as Twisted sends it)."""
+    parts = urlsplit(request.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    pairs = _header_pairs(request.headers)
+    if not any(name.lower() == "host" for name, _ in pairs):
+        pairs.insert(0, ("Host", parts.netloc))
+    return StatusAndHeaders(f"{request.method} {target} HTTP/1.1", pairs, protocol="",
+                            is_http_request=True)
+
+
+def response_headers(response: Response) -> StatusAndHeaders:
+    """The status line (standard reason phrase: Scrapy drops the server's) and all headers."""
+    try:
+        reason = HTTPStatus(response.status).phrase
+    except ValueError:
+        reason = ""
+    status = f"{response.status} {reason}".rstrip()
+    return StatusAndHeaders(status, _header_pairs(response.headers),
+                            protocol=response.protocol or "HTTP/1.1")
+
+
+def build_records(builder: Sha256WARCWriter, request: Request, response: Response,
+                  sha256_hex: str, original: Original | None
+                  ) -> tuple[ArcWarcRecord, ArcWarcRecord]:
+    """(response or revisit record, request record) for one exchange, built by warcio."""
+    body = response.body
+    extra = {}
+    if response.ip_address is not None:
+        extra["WARC-IP-Address"] = str(response.ip_address)
+    if original is None:
+        extra["WARC-Payload-Digest"] = warc_digest(sha256_hex)
+        main = builder.create_warc_record(response.url, "response", payload=BytesIO(body),
+                                          length=len(body), warc_headers_dict=extra,
+                                          http_headers=response_headers(response))
+    else:
+        extra["WARC-Refers-To"] = original.record_id
+        main = builder.create_revisit_record(response.url, warc_digest(sha256_hex),
+                                             original.url, original.date,
+                                             http_headers=response_headers(response),
+                                             warc_headers_dict=extra)
+    request_body = request.body or b""
+    req = builder.create_warc_record(
+        request.url, "request", payload=BytesIO(request_body), length=len(request_body),
+        http_headers=request_headers(request),
+        warc_headers_dict={
+            "WARC-Date": main.rec_headers.get_header("WARC-Date"),
+            "WARC-Concurrent-To": main.rec_headers.get_header("WARC-Record-ID"),
+        })
+    return main, req
+
+
+def dedup_candidate(response: Response) -> bool:
+    """Only successful, non-empty payloads are stored once and revisited afterwards."""
+    return 200 <= response.status < 300 and len(response.body) > 0
+
+
+def capture_exchange(job: Job, request: Request, response: Response) -> dict[str, Any]:
+    """Write one exchange to the WARC and buffer its captures row; return that row."""
+    body = response.body
+    sha256_hex = hashlib.sha256(body).hexdigest()
+    original = job.digests.get(sha256_hex) if dedup_candidate(response) else None
+    main, req = build_records(job.writer.builder, request, response, sha256_hex, original)
+    written, _ = job.writer.write([main, req])
+    content_type = response.headers.get("Content-Type")
+    row = {
+        "url": response.url,
+        "status": response.status,
+        "content_type": content_type.decode("latin-1") if content_type else None,
+        "warc_filename": written.filename,
+        "warc_offset": written.offset,
+        "warc_length": written.length,
+        "warc_record_id": written.record_id,
+        "payload_sha256": sha256_hex,
+        "payload_size": len(body),
+        "fetched_at": written.date,
+        "warc_type": "revisit" if original else "response",
+        "refers_to": original.record_id if original else None,
+    }
+    if original is None and dedup_candidate(response):
+        job.digests.add(sha256_hex, Original(written.record_id, response.url, written.date))
+    row["id"] = job.store.add_capture(row)
+    return row
+
+
+class CaptureMiddleware:
+    """Downloader middleware writing every final response (and its request) to the WARC."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CaptureMiddleware:
+        return cls(crawler)
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        job = getattr(self.crawler.spider, "job", None)
+        if job is not None:
+            row = capture_exchange(job, request, response)
+            request.meta["lifeboat_capture"] = row
+            self.crawler.stats.inc_value(f"lifeboat/captures/{row['warc_type']}")
+        return response
+
+
+class RowsPipeline:
+    """Item pipeline: the spider's results go into the job's batched row store."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RowsPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        self.crawler.spider.job.store.add_result(item)
+        return item

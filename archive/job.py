@@ -1,0 +1,120 @@
+"""A job directory and the open resources of one crawl run over it.
+
+Layout (DESIGN.md): ``job.toml``, ``warc/``, ``archive.db``, ``logs/`` (``crawl.log``,
+``requests.log``, ``skipped.log``, ``repairs.log``). ``Job.open`` repairs a WARC torn by
+a killed run before anything new is written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import tomllib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from archive.capture import DigestIndex
+from archive.exceptions import JobMismatch
+from archive.repair import repair_warc
+from archive.store import JobStore
+from archive.writer import RotatingWarcWriter, warc_files
+from metadata.schema import open_db
+
+
+def utc_now() -> str:
+    """ISO 8601 UTC with milliseconds, e.g. 2026-11-22T17:05:09.123Z."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def warc_prefix(job_dir: Path) -> str:
+    """The ``<job>`` part of WARC file names: the job directory's name, made safe."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", job_dir.resolve().name).strip("-") or "job"
+
+
+def read_job_toml(job_dir: Path) -> dict[str, Any] | None:
+    path = job_dir / "job.toml"
+    return tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def write_job_toml(job_dir: Path, settings: dict[str, Any]) -> None:
+    """Record what the job was started with; a resumed job must use the same profile."""
+    previous = read_job_toml(job_dir)
+    if previous and previous.get("profile_name") != settings["profile_name"]:
+        raise JobMismatch(
+            f"{job_dir} holds a crawl of profile {previous.get('profile_name')!r}, not "
+            f"{settings['profile_name']!r}: use another --out directory")
+    lines = ["# lifeboat job: the profile and settings this job was started with"]
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            continue
+        lines.append(f"{key} = {json.dumps(value)}")
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            lines.append(f"\n[{key}]")
+            lines.extend(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items())
+    if previous is None:
+        (job_dir / "job.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+class Job:
+    """The resources a crawl run holds open over its job directory."""
+
+    def __init__(self, job_dir: Path, profile_name: str, warc_max_size: int,
+                 warcinfo: dict[str, str]):
+        self.dir = Path(job_dir)
+        self.profile_name = profile_name
+        self.warc_dir = self.dir / "warc"
+        self.logs_dir = self.dir / "logs"
+        self.warc_max_size = warc_max_size
+        self.warcinfo = warcinfo
+        self.repairs: list[str] = []
+
+    def open(self) -> Job:
+        self.warc_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.db = open_db(self.dir / "archive.db")
+        self._repair_last_warc()
+        self.store = JobStore(self.db, self.profile_name)
+        self.digests = DigestIndex.load(self.db)
+        self.writer = RotatingWarcWriter(self.warc_dir, warc_prefix(self.dir),
+                                         self.warc_max_size, self.warcinfo)
+        self._skipped: TextIO = open(self.logs_dir / "skipped.log", "a", encoding="utf-8")
+        self._requests: TextIO = open(self.logs_dir / "requests.log", "a", encoding="utf-8")
+        return self
+
+    def _repair_last_warc(self) -> None:
+        files = warc_files(self.warc_dir)
+        if not files:
+            return
+        last = files[-1]
+        row = self.db.execute(
+            "SELECT max(warc_offset + warc_length) FROM captures WHERE warc_filename = ?",
+            [last.name]).fetchone()
+        repair = repair_warc(last, row[0] or 0)
+        if repair is None:
+            return
+        if repair.size_after == 0:
+            last.unlink()
+        message = f"{utc_now()}\t{repair}"
+        self.repairs.append(str(repair))
+        with open(self.logs_dir / "repairs.log", "a", encoding="utf-8") as log:
+            log.write(message + "\n")
+
+    def log_skipped(self, url: str, reason: str, found_in: str = "") -> None:
+        """An URL not fetched, with the reason (logs/skipped.log, tab-separated)."""
+        self._skipped.write(f"{utc_now()}\t{url}\t{reason}\t{found_in}\n")
+        self._skipped.flush()
+
+    def log_request(self, event: str, slot: str, url: str, status: int | str = "",
+                    detail: str = "") -> None:
+        """One line per request event in logs/requests.log (epoch seconds first)."""
+        self._requests.write(f"{time.time():.3f}\t{event}\t{slot}\t{status}\t{url}\t{detail}\n")
+
+    def close(self) -> None:
+        self.store.close()
+        self.writer.close()
+        self._skipped.close()
+        self._requests.close()
+        self.db.close()

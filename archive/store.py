@@ -1,0 +1,90 @@
+"""Batched writes of a crawl's rows into ``archive.db`` (captures, posts, media, ledger).
+
+Rows are buffered in memory and written in one sqlite-utils transaction per batch
+(every ``batch_size`` rows or ``max_delay`` seconds, and at close), so a kill loses at
+most the last uncommitted batch, and resuming refetches exactly those IDs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlite_utils
+
+from archive.ledger import QUEUED, record_ledger, record_queued
+
+
+class JobStore:
+    """Collects rows from the crawl and commits them in batches."""
+
+    def __init__(self, db: sqlite_utils.Database, profile: str,
+                 batch_size: int = 200, max_delay: float = 1.0):
+        self.db, self.profile = db, profile
+        self.batch_size, self.max_delay = batch_size, max_delay
+        row = db.execute("SELECT max(id) FROM captures").fetchone()
+        self._next_capture_id = (row[0] or 0) + 1
+        self._captures: list[dict] = []
+        self._posts: list[dict] = []
+        self._media: list[dict] = []
+        self._post_media: list[dict] = []
+        self._ledger: list[tuple] = []
+        self._queued: list[tuple] = []
+        self._pending = 0
+        self._last_flush = time.monotonic()
+
+    def add_capture(self, row: dict[str, Any]) -> int:
+        """Buffer one captures row and return the id it will have."""
+        row = dict(row, id=self._next_capture_id)
+        self._next_capture_id += 1
+        self._captures.append(row)
+        self._pending += 1
+        return row["id"]
+
+    def add_result(self, result: dict[str, Any]) -> None:
+        """Buffer what the spider made of one item (see ``spiders.idwalk``)."""
+        if result.get("post"):
+            self._posts.append(result["post"])
+        if result.get("media"):
+            self._media.append(result["media"])
+        self._post_media.extend(result.get("post_media", ()))
+        ledger = result.get("ledger")
+        if ledger:
+            self._ledger.append((self.profile, ledger["item_type"], ledger["id"], ledger["state"],
+                                 ledger["attempts"], ledger.get("last_status"),
+                                 ledger["updated_at"], ledger.get("reason")))
+        for item_type, item_id, when in result.get("queued", ()):
+            self._queued.append((self.profile, item_type, item_id, QUEUED, 0, None, when, None))
+        self._pending += 1
+        self.maybe_flush()
+
+    def maybe_flush(self) -> None:
+        if self._pending >= self.batch_size or (
+                self._pending and time.monotonic() - self._last_flush >= self.max_delay):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write everything buffered in one transaction."""
+        self._last_flush = time.monotonic()
+        if not self._pending:
+            return
+        with self.db.atomic():
+            if self._captures:
+                self.db["captures"].insert_all(self._captures, batch_size=500)
+            if self._posts:
+                self.db["posts"].upsert_all(self._posts, pk="id", batch_size=500)
+            if self._media:
+                self.db["media"].upsert_all(self._media, pk="url", batch_size=500)
+            if self._post_media:
+                self.db["post_media"].insert_all(self._post_media, ignore=True, batch_size=500)
+            if self._queued:
+                record_queued(self.db, self._queued)
+            if self._ledger:
+                record_ledger(self.db, self._ledger)
+        for buffer in (self._captures, self._posts, self._media, self._post_media,
+                       self._ledger, self._queued):
+            buffer.clear()
+        self._pending = 0
+
+    def close(self) -> None:
+        self.flush()

@@ -1,0 +1,67 @@
+"""Field extraction: how a profile's expressions are compiled and applied to a body.
+
+One small registry keyed by the item type's ``parse`` value. Each parser has three plain
+functions: ``compile`` (validates an expression at profile load, raising ``ValueError``
+with a readable message), ``load`` (bytes -> document, raising ``ValueError`` when the
+body is malformed) and ``search`` (compiled expression, document -> value). Adding HTML
+with CSS/XPath selectors later means adding one ``Parser`` entry here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+
+
+@dataclass(frozen=True)
+class Parser:
+    """How one body format is read and queried."""
+
+    compile: Callable[[str], Any]
+    load: Callable[[bytes], Any]
+    search: Callable[[Any, Any], Any]
+
+
+def _compile_jmespath(expression: str) -> Any:
+    try:
+        return jmespath.compile(expression)
+    except JMESPathError as exc:
+        raise ValueError(f"bad JMESPath expression {expression!r}: {exc}") from None
+
+
+def _load_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"malformed JSON: {exc}") from None
+
+
+def _search_jmespath(compiled: Any, document: Any) -> Any:
+    return compiled.search(document)
+
+
+def _no_expressions(expression: str) -> Any:
+    raise ValueError("this item type has parse = \"none\": it cannot have expressions")
+
+
+PARSERS: dict[str, Parser] = {
+    "json": Parser(_compile_jmespath, _load_json, _search_jmespath),
+    "none": Parser(_no_expressions, lambda body: None, lambda compiled, doc: None),
+}
+
+
+def as_list(value: Any) -> list[str]:
+    """Normalise an expression result to a list of non-empty strings (for IDs and URLs)."""
+    if value is None:
+        return []
+    values = value if isinstance(value, list) else [value]
+    out = []
+    for item in values:
+        if isinstance(item, (list, dict)) or item is None or item == "":
+            continue
+        out.append(item if isinstance(item, str) else json.dumps(item))
+    return out

@@ -1,0 +1,178 @@
+"""CSS / XPath selector fields: profiles for platforms that serve HTML (or HTML inside JSON).
+
+Plugged into :mod:`spiders.fields` as the ``html`` parser, and as the table form of a
+``json`` field. A field is either a string or a selector table:
+
+- ``parse = "html"``: a string is a CSS selector (parsel syntax, ``::text`` and
+  ``::attr(name)`` included); a table has exactly one of ``css`` / ``xpath``.
+- ``parse = "json"``: a string stays a JMESPath expression; a table with ``jmespath``
+  plus ``css`` or ``xpath`` picks HTML strings out of the JSON first (``cooked``,
+  ``content.rendered``) and runs the selector over them.
+- either table may add ``regex`` (keep group 1 of each match, or the whole match) and
+  ``join`` (a separator: the matches become one string, for text fields).
+- any field may be a list of the above: the results are concatenated (e.g. a featured
+  image by JMESPath plus the images inside the body by CSS).
+
+A selector's result is like a JMESPath projection: None when nothing matches, the string
+when one thing does, the list otherwise. Everything is checked at profile load, so a
+bad selector is an error naming its key before any request.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+from parsel import Selector
+from w3lib.encoding import html_to_unicode
+
+TABLE_KEYS = ("css", "xpath", "jmespath", "regex", "join")
+_EMPTY = Selector(text="<html><body></body></html>")
+
+
+@dataclass(frozen=True)
+class FieldList:
+    """Several compiled expressions whose results are concatenated."""
+
+    parts: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class SelectorField:
+    """A compiled selector table."""
+
+    css: str | None = None
+    xpath: str | None = None
+    jmespath: Any = None
+    regex: re.Pattern | None = None
+    join: str | None = None
+
+    def select(self, selector: Selector) -> list[str]:
+        """Every match in one document, as stripped non-empty strings."""
+        found = selector.css(self.css) if self.css else selector.xpath(self.xpath)
+        values = found.re(self.regex) if self.regex else found.getall()
+        return [v.strip() for v in values if v and v.strip()]
+
+    def finish(self, values: list[str]) -> Any:
+        """None, one string, a joined string or the list, like a JMESPath projection."""
+        if self.join is not None:
+            return self.join.join(values) or None
+        if not values:
+            return None
+        return values[0] if len(values) == 1 else values
+
+
+def compile_html(expression: str | dict | list) -> Any:
+    """A ``parse = "html"`` field: a CSS string or a css/xpath table (or a list of them)."""
+    if isinstance(expression, list):
+        return _compile_list(compile_html, expression)
+    if isinstance(expression, str):
+        return _checked(SelectorField(css=expression))
+    field = compile_table(expression)
+    if field.jmespath is not None:
+        raise ValueError("jmespath is for parse = \"json\" items; an HTML page has no JSON")
+    return field
+
+
+def compile_json(expression: str | dict | list) -> Any:
+    """A ``parse = "json"`` field: a JMESPath string, or a jmespath + css/xpath table."""
+    if isinstance(expression, list):
+        return _compile_list(compile_json, expression)
+    if isinstance(expression, str):
+        return _jmespath(expression)
+    field = compile_table(expression)
+    if field.jmespath is None:
+        raise ValueError("a selector table on a JSON item needs jmespath = \"...\" naming "
+                         "the HTML string to search, e.g. jmespath = \"content.rendered\"")
+    return field
+
+
+def compile_table(table: dict) -> SelectorField:
+    """Validate a selector table's keys and expressions."""
+    unknown = sorted(set(table) - set(TABLE_KEYS))
+    if unknown:
+        raise ValueError(f"unknown selector key {unknown[0]!r}; use {', '.join(TABLE_KEYS)}")
+    for key, value in table.items():
+        if not isinstance(value, str) or (key != "join" and not value.strip()):
+            raise ValueError(f"{key} must be a non-empty string")
+    if ("css" in table) == ("xpath" in table):
+        raise ValueError("give exactly one of css = \"...\" or xpath = \"...\"")
+    try:
+        regex = re.compile(table["regex"]) if "regex" in table else None
+    except re.error as exc:
+        raise ValueError(f"bad regex {table['regex']!r}: {exc}") from None
+    jmes = _jmespath(table["jmespath"]) if "jmespath" in table else None
+    return _checked(SelectorField(css=table.get("css"), xpath=table.get("xpath"),
+                                  jmespath=jmes, regex=regex, join=table.get("join")))
+
+
+def load_html(body: bytes) -> Selector:
+    """Bytes -> a parsel Selector (encoding from the meta tag or BOM, else UTF-8)."""
+    _, text = html_to_unicode(None, body)
+    return Selector(text=text)
+
+
+def search_html(field: Any, document: Selector) -> Any:
+    """Apply a compiled HTML field to a loaded page."""
+    if isinstance(field, FieldList):
+        return _concatenate(search_html(part, document) for part in field.parts)
+    return field.finish(field.select(document))
+
+
+def search_json(compiled: Any, document: Any) -> Any:
+    """Apply a compiled JSON field: JMESPath, or JMESPath then a selector over the HTML."""
+    if isinstance(compiled, FieldList):
+        return _concatenate(search_json(part, document) for part in compiled.parts)
+    if not isinstance(compiled, SelectorField):
+        return compiled.search(document)
+    found = compiled.jmespath.search(document)
+    fragments = found if isinstance(found, list) else [found]
+    values: list[str] = []
+    for fragment in fragments:
+        if isinstance(fragment, str) and fragment.strip():
+            values += compiled.select(Selector(text=fragment))
+    return compiled.finish(values)
+
+
+def _compile_list(compile_one: Any, expressions: list) -> FieldList:
+    if not expressions:
+        raise ValueError("an empty list: give one expression or more")
+    parts = []
+    for index, expression in enumerate(expressions):
+        if isinstance(expression, list):
+            raise ValueError(f"[{index}]: lists do not nest")
+        try:
+            parts.append(compile_one(expression))
+        except ValueError as exc:
+            raise ValueError(f"[{index}]: {exc}") from None
+    return FieldList(tuple(parts))
+
+
+def _concatenate(results: Any) -> list:
+    out: list = []
+    for result in results:
+        if isinstance(result, list):
+            out += result
+        elif result is not None:
+            out.append(result)
+    return out
+
+
+def _jmespath(expression: str) -> Any:
+    try:
+        return jmespath.compile(expression)
+    except JMESPathError as exc:
+        raise ValueError(f"bad JMESPath expression {expression!r}: {exc}") from None
+
+
+def _checked(field: SelectorField) -> SelectorField:
+    """Run the selector once on an empty page so that a syntax error surfaces at load."""
+    try:
+        field.select(_EMPTY)
+    except Exception as exc:  # parsel raises ValueError, cssselect SelectorError (a SyntaxError)
+        kind, text = ("CSS", field.css) if field.css else ("XPath", field.xpath)
+        raise ValueError(f"bad {kind} selector {text!r}: {exc}") from None
+    return field

@@ -1,0 +1,150 @@
+"""Retries with exponential backoff that honour ``Retry-After``, and the request log.
+
+``PoliteRetryMiddleware`` replaces Scrapy's RetryMiddleware. On 429/503 (and the other
+retryable statuses and network errors) it retries after a delay: the server's
+``Retry-After`` when given (and then the whole host pauses for that long), otherwise
+``backoff_base * 2**(attempt-1)`` capped at ``backoff_max``. Every request sent, response
+received and retry decided is written to ``logs/requests.log``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.asyncio import call_later
+from scrapy.utils.misc import load_object
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.http import Request, Response
+
+logger = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 522, 524})
+PAUSE_STATUSES = frozenset({429, 503})
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def retry_delay(attempt: int, retry_after: float | None, base: float, cap: float,
+                retry_after_max: float) -> float:
+    """Seconds before retry number ``attempt`` (1-based)."""
+    if retry_after is not None:
+        return min(retry_after, retry_after_max)
+    return min(cap, base * 2 ** (attempt - 1))
+
+
+class PoliteRetryMiddleware:
+    """Downloader middleware: retry with backoff, pause a host on Retry-After, log requests."""
+
+    def __init__(self, crawler: Crawler):
+        settings = crawler.settings
+        if not settings.getbool("RETRY_ENABLED"):
+            raise NotConfigured
+        self.crawler = crawler
+        self.max_retry_times = settings.getint("RETRY_TIMES")
+        self.base = settings.getfloat("LIFEBOAT_BACKOFF_BASE", 1.0)
+        self.cap = settings.getfloat("LIFEBOAT_BACKOFF_MAX", 120.0)
+        self.retry_after_max = settings.getfloat("LIFEBOAT_RETRY_AFTER_MAX", 600.0)
+        self.exceptions = tuple(load_object(x) if isinstance(x, str) else x
+                                for x in settings.getlist("RETRY_EXCEPTIONS"))
+        self.paused_until: dict[str, float] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PoliteRetryMiddleware:
+        return cls(crawler)
+
+    @property
+    def job(self):
+        return self.crawler.spider.job
+
+    def _slot(self, request: Request) -> str:
+        return request.meta.get("download_slot") or urlsplit(request.url).netloc
+
+    async def process_request(self, request: Request) -> None:
+        slot = self._slot(request)
+        while True:
+            wait = max(self.paused_until.get(slot, 0.0),
+                       request.meta.get("lifeboat_not_before", 0.0)) - time.time()
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        self.job.log_request("send", slot, request.url)
+        return None
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        slot = self._slot(request)
+        header = response.headers.get("Retry-After")
+        retry_after_text = header.decode("latin-1") if header else ""
+        self.job.log_request("recv", slot, request.url, response.status, retry_after_text)
+        if response.status not in RETRY_STATUSES or request.meta.get("dont_retry"):
+            return response
+        retry_after = parse_retry_after(retry_after_text) if response.status in PAUSE_STATUSES \
+            else None
+        return self._retry(request, f"HTTP {response.status}", retry_after) or response
+
+    def process_exception(self, request: Request, exception: Exception) -> Request | None:
+        self.job.log_request("error", self._slot(request), request.url, "",
+                             f"{exception.__class__.__name__}: {exception}")
+        if isinstance(exception, self.exceptions) and not request.meta.get("dont_retry"):
+            return self._retry(request, exception.__class__.__name__, None)
+        return None
+
+    def _retry(self, request: Request, reason: str, retry_after: float | None) -> Request | None:
+        attempt = request.meta.get("retry_times", 0) + 1
+        new = get_retry_request(request, spider=self.crawler.spider, reason=reason,
+                                max_retry_times=self.max_retry_times)
+        if new is None:
+            return None
+        delay = retry_delay(attempt, retry_after, self.base, self.cap, self.retry_after_max)
+        now = time.time()
+        new.meta["lifeboat_not_before"] = now + delay
+        slot = self._slot(request)
+        if retry_after is not None:
+            self.paused_until[slot] = max(self.paused_until.get(slot, 0.0), now + delay)
+            self._pause_download_slot(slot, delay)
+            logger.info("Retry-After %.1f s from %s (%s): pausing host %s until %s",
+                        retry_after, request.url, reason, slot,
+                        datetime.fromtimestamp(now + delay, timezone.utc).isoformat())
+            self.crawler.stats.inc_value("lifeboat/retry_after_honoured")
+        self.job.log_request("retry", slot, request.url, "",
+                             f"{reason}; attempt {attempt + 1} in {delay:.2f} s"
+                             + (" (Retry-After)" if retry_after is not None else ""))
+        return new
+
+    def _pause_download_slot(self, slot_key: str, delay: float) -> None:
+        """Hold requests already queued in Scrapy's download slot for this host too.
+
+        Uses the slot's ``latercall`` (Scrapy's own delay timer); when it fires, the
+        downloader re-checks its delays and carries on.
+        """
+        downloader = self.crawler.engine.downloader
+        slot = downloader.slots.get(slot_key)
+        if slot is None or not hasattr(slot, "latercall"):
+            return
+        if slot.latercall is not None:
+            slot.latercall.cancel()
+        slot.latercall = call_later(delay, downloader._latercall, slot)

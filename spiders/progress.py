@@ -1,0 +1,59 @@
+"""A tqdm progress bar over the walk: IDs done of total, rate, ETA and counts by state."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+
+class ProgressBar:
+    """Extension: one tqdm bar; discovered items (users, media) show in the counts."""
+
+    def __init__(self, crawler: Crawler):
+        if not crawler.settings.getbool("LIFEBOAT_PROGRESS", True):
+            raise NotConfigured
+        self.crawler = crawler
+        self.bar: tqdm | None = None
+        self.counts: Counter[str] = Counter()
+        self.walked: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ProgressBar:
+        extension = cls(crawler)
+        crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(extension.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
+        return extension
+
+    def spider_opened(self, spider: Any) -> None:
+        self.walked = {item.name for item, _ in spider.walks}
+        total = sum(len(id_range) for _, id_range in spider.walks)
+        done = spider.job.db.execute(
+            "SELECT count(*) FROM ledger WHERE profile = ? AND state NOT IN ('queued', 'failed') "
+            f"AND item_type IN ({','.join('?' * len(self.walked))})",
+            [spider.profile.name, *self.walked]).fetchone()[0]
+        self.bar = tqdm(total=total, initial=min(done, total), unit="id", dynamic_ncols=True,
+                        desc=f"lifeboat {spider.profile.name}", mininterval=0.5)
+
+    def item_scraped(self, item: dict[str, Any]) -> None:
+        ledger = item.get("ledger")
+        if not ledger or self.bar is None:
+            return
+        self.counts[ledger["state"]] += 1
+        if ledger["item_type"] in self.walked:
+            self.bar.update(1)
+        else:
+            self.counts[ledger["item_type"]] += 1
+        self.bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in sorted(self.counts.items())),
+                                 refresh=False)
+
+    def spider_closed(self, spider: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()

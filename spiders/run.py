@@ -1,0 +1,118 @@
+"""``lifeboat crawl``: load the profile, open the job directory, run the walk, extract.
+
+Re-running on the same directory resumes: finished IDs are skipped, ``failed`` and
+``queued`` ones are fetched again, a WARC torn by a kill is repaired first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from archive.exceptions import JobMismatch
+from archive.job import Job, write_job_toml
+from archive.ledger import summarize
+from spiders.profile import (IdRange, ItemType, Profile, ProfileError, load_profile,
+                             override_ids, parse_size, parse_var_options)
+from spiders.settings import crawl_settings, lifeboat_version, user_agent
+
+logger = logging.getLogger(__name__)
+
+
+def plan_walks(profile: Profile, ids: str | None) -> list[tuple[ItemType, IdRange]]:
+    """The (item type, ID range) pairs to walk; ``--ids`` replaces the first walk's range."""
+    walks = [(item, item.ids) for item in profile.walks]
+    if ids:
+        first, id_range = walks[0]
+        walks[0] = (first, override_ids(id_range, ids))
+    return walks
+
+
+def warcinfo_fields(profile: Profile) -> dict[str, str]:
+    """What every WARC file's warcinfo record says about the crawl."""
+    return {
+        "software": f"lifeboat/{lifeboat_version()} (warcio, Scrapy)",
+        "format": "WARC File Format 1.1",
+        "conformsTo": "https://iipc.github.io/warc-specifications/specifications/"
+                      "warc-format/warc-1.1/",
+        "isPartOf": profile.name,
+        "description": profile.description,
+        "operator": profile.contact,
+        "http-header-user-agent": user_agent(profile.contact),
+        "robots": "obey" if profile.politeness["obey_robots"] else "ignore (profile setting)",
+        "json-metadata": json.dumps({"profile": profile.name, "variables": profile.variables}),
+    }
+
+
+def run_crawl(profile: Profile, job_dir: Path, walks: list[tuple[ItemType, IdRange]],
+              settings: dict, warc_max_size: int) -> list[str]:
+    """Run one Scrapy crawl into ``job_dir``; returns the repairs made before it started."""
+    from scrapy.crawler import AsyncCrawlerProcess
+
+    from spiders.idwalk import IdWalkSpider
+
+    process = AsyncCrawlerProcess(settings)
+    if not profile.politeness["obey_robots"]:
+        logger.warning("robots.txt is NOT obeyed: profile %s sets politeness.obey_robots = false",
+                       profile.name)
+    job = Job(job_dir, profile.name, warc_max_size, warcinfo_fields(profile)).open()
+    try:
+        process.crawl(IdWalkSpider, profile=profile, job=job, walks=walks)
+        process.start()
+    finally:
+        job.close()
+    return job.repairs
+
+
+def run_crawl_command(profile: str, job_dir: Path, ids: str | None, variables: tuple[str, ...],
+                      concurrency: int | None, warc_max_size: str, extract: bool,
+                      dry_run: bool) -> None:
+    """The body of ``lifeboat crawl`` (see crawl.py)."""
+    try:
+        loaded = load_profile(profile, parse_var_options(variables))
+        walks = plan_walks(loaded, ids)
+        max_size = parse_size(warc_max_size)
+    except (ProfileError, ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    job_dir = Path(job_dir)
+    settings = crawl_settings(loaded, job_dir, concurrency)
+    if dry_run:
+        click.echo(f"profile {loaded.name} ({loaded.source})")
+        click.echo(f"variables {json.dumps(loaded.variables)}")
+        for item, id_range in walks:
+            click.echo(f"walk {item.name}: {id_range.render(id_range.start)}.."
+                       f"{id_range.render(id_range.stop)} ({len(id_range)} IDs, {id_range.order})"
+                       f" -> {item.url}")
+        click.echo(f"allowed hosts {', '.join(loaded.allowed_hosts)}")
+        click.echo(f"job directory {job_dir} (WARC files rotate at {max_size} bytes)")
+        for key in sorted(settings):
+            if key.isupper() and not isinstance(settings[key], dict):
+                click.echo(f"  {key} = {settings[key]!r}")
+        return
+    (job_dir / "logs").mkdir(parents=True, exist_ok=True)
+    try:
+        write_job_toml(job_dir, {
+            "profile_name": loaded.name, "profile_source": loaded.source,
+            "ids": ids or "", "concurrency": concurrency or 0, "warc_max_size": max_size,
+            "lifeboat_version": lifeboat_version(), "profile_text": loaded.text,
+            "vars": loaded.variables,
+        })
+    except JobMismatch as exc:
+        raise click.ClickException(str(exc)) from None
+    repairs = run_crawl(loaded, job_dir, walks, settings, max_size)
+    for repair in repairs:
+        click.echo(f"lifeboat: {repair} (logged in {job_dir / 'logs' / 'repairs.log'})", err=True)
+    from metadata.schema import open_db
+
+    for line in summarize(open_db(job_dir / "archive.db")):
+        click.echo(line)
+    if extract:
+        try:
+            from metadata.extract import extract_job
+        except ImportError:
+            click.echo("lifeboat: metadata extraction is not available; skipped", err=True)
+        else:
+            extract_job(job_dir)

@@ -1,0 +1,106 @@
+"""Scrapy settings for lifeboat crawls: fixed choices here, the rest from the profile.
+
+``scrapy.cfg`` points at this module; ``crawl_settings()`` builds the full settings of one
+crawl. Unused middlewares and extensions are off (performance), cookies and redirects
+are handled explicitly (public endpoints only, login redirects are ``forbidden``).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from spiders.profile import Profile
+
+BOT_NAME = "lifeboat"
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+
+def lifeboat_version() -> str:
+    try:
+        return version("lifeboat")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def user_agent(contact: str) -> str:
+    """An honest User-Agent: what we are and how to reach the operator."""
+    return f"lifeboat/{lifeboat_version()} (web archiving; +{contact})"
+
+
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,  # scope: the spider
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,  # never credentials
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+    "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
+    # response path runs from high to low: retry (650) only lets final answers through,
+    # capture (620) archives them before HttpCompression (590) decodes the body
+    "spiders.middlewares.PoliteRetryMiddleware": 650,
+    "archive.capture.CaptureMiddleware": 620,
+}
+
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+}
+
+EXTENSIONS = {
+    "scrapy.extensions.telnet.TelnetConsole": None,
+    "scrapy.extensions.memusage.MemoryUsage": None,
+    "scrapy.extensions.memdebug.MemoryDebugger": None,
+    "scrapy.extensions.feedexport.FeedExporter": None,
+    "scrapy.extensions.spiderstate.SpiderState": None,
+    "scrapy.extensions.closespider.CloseSpider": None,
+    "scrapy.extensions.remote_control.RemoteControl": None,
+    "spiders.progress.ProgressBar": 500,
+}
+
+
+def crawl_settings(profile: Profile, job_dir: Path, concurrency: int | None) -> dict[str, Any]:
+    """Every Scrapy setting of one crawl of ``profile`` into ``job_dir``."""
+    polite = profile.politeness
+    total = concurrency or polite["concurrency"]
+    per_host = concurrency or polite["concurrency_per_host"]
+    return {
+        "BOT_NAME": BOT_NAME,
+        "TWISTED_REACTOR": TWISTED_REACTOR,
+        "USER_AGENT": user_agent(profile.contact),
+        "DEFAULT_REQUEST_HEADERS": {"Accept": "application/json, */*;q=0.5",
+                                    "Accept-Language": "en"},
+        "ROBOTSTXT_OBEY": polite["obey_robots"],
+        "CONCURRENT_REQUESTS": total,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": per_host,
+        "CONCURRENT_ITEMS": 1,
+        "AUTOTHROTTLE_ENABLED": polite["autothrottle"],
+        "AUTOTHROTTLE_START_DELAY": polite["start_delay"],
+        "AUTOTHROTTLE_MAX_DELAY": polite["max_delay"],
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": polite["target_concurrency"],
+        "DOWNLOAD_DELAY": polite["download_delay"],
+        "DOWNLOAD_TIMEOUT": polite["timeout"],
+        "DOWNLOAD_MAXSIZE": max(polite["max_json_size"], polite["max_media_size"]),
+        "DOWNLOAD_WARNSIZE": 0,
+        "RETRY_ENABLED": True,
+        "RETRY_TIMES": polite["retry_times"],
+        "LIFEBOAT_BACKOFF_BASE": polite["backoff_base"],
+        "LIFEBOAT_BACKOFF_MAX": polite["backoff_max"],
+        "LIFEBOAT_RETRY_AFTER_MAX": polite["retry_after_max"],
+        "COOKIES_ENABLED": False,
+        "REDIRECT_ENABLED": False,
+        "REFERER_ENABLED": False,
+        "HTTPERROR_ALLOW_ALL": True,
+        "URLLENGTH_LIMIT": 8192,
+        "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
+        "DOWNLOADER_MIDDLEWARES": DOWNLOADER_MIDDLEWARES,
+        "SPIDER_MIDDLEWARES": SPIDER_MIDDLEWARES,
+        "EXTENSIONS": EXTENSIONS,
+        "ITEM_PIPELINES": {"archive.capture.RowsPipeline": 100},
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_FILE": str(job_dir / "logs" / "crawl.log"),
+        "LOG_FILE_APPEND": True,
+        "LOG_LEVEL": "INFO",
+        "LOGSTATS_INTERVAL": 30.0,
+    }
