@@ -58,6 +58,11 @@ def check_exiftool(executable: str = "exiftool") -> str:
     version = result.stdout.strip()
     if result.returncode != 0 or not _version_tuple(version):
         raise ExifToolMissing(f"{executable} (it printed {version or result.stderr!r})")
+    return require_safe_version(version)
+
+
+def require_safe_version(version: str) -> str:
+    """``version`` if it is at least MINIMUM_VERSION, else ExifToolTooOld."""
     if _version_tuple(version) < _version_tuple(MINIMUM_VERSION):
         raise ExifToolTooOld(version, MINIMUM_VERSION)
     return version
@@ -135,10 +140,6 @@ class ExifToolPool:
         try:
             records = process.execute_json(*paths)
         except (ExifToolException, ValueError, OSError):
-            if process.running:
-                try:
-                    process.terminate()
-                except Exception:  # noqa: BLE001 - a dead process may not terminate cleanly
-                    pass
-            return {}
+            return {}  # no output (e.g. a missing file) or a dead process, which
+            # ``process.running`` then reports and the caller replaces
         return {r.get("SourceFile"): r for r in records if isinstance(r, dict)}
