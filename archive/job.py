@@ -81,7 +81,8 @@ class Job:
         self.writer = RotatingWarcWriter(self.warc_dir, warc_prefix(self.dir),
                                          self.warc_max_size, self.warcinfo)
         self._skipped: TextIO = open(self.logs_dir / "skipped.log", "a", encoding="utf-8")
-        self._requests: TextIO = open(self.logs_dir / "requests.log", "a", encoding="utf-8")
+        self._requests: TextIO = open(self.logs_dir / "requests.log", "a", encoding="utf-8",
+                                      buffering=1)
         return self
 
     def _repair_last_warc(self) -> None:

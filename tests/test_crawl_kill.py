@@ -1,0 +1,90 @@
+"""Crash safety: SIGKILL at several points, resume, and end with the same archive."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from crawl_helpers import (assert_matches_truth, content, count_events, rows, run_crawl,
+                           start_crawl, wait_for, warc_records, warcio_check)
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def slow_platform(demo_factory):
+    """Latency so that a crawl lasts long enough to be killed in the middle."""
+    return demo_factory(posts=160, seed=11, latency_ms=25)
+
+
+def kill_after(job_dir: Path, platform, responses: int) -> None:
+    process = start_crawl(job_dir, platform, ids="1-160")
+    try:
+        wait_for(lambda: count_events(job_dir, "recv") >= responses or process.poll() is not None)
+        assert process.poll() is None, "the crawl finished before it could be killed"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+
+def test_killed_and_resumed_crawl_equals_uninterrupted(slow_platform, tmp_path):
+    reference = tmp_path / "reference"
+    run_crawl(reference, slow_platform, ids="1-160")
+
+    job = tmp_path / "killed"
+    seen = 0
+    for extra in (20, 80, 90):
+        seen += extra
+        kill_after(job, slow_platform, seen)
+    result = run_crawl(job, slow_platform, ids="1-160")
+
+    assert content(job) == content(reference)
+    assert_matches_truth(job, slow_platform.truth)
+    warcio_check(job)
+    ids = rows(job, "SELECT warc_record_id FROM captures")
+    assert len(ids) == len(set(ids))
+    records = {(name, offset): r for name, offset, r in warc_records(job)}
+    for name, offset, record_id in rows(
+            job, "SELECT warc_filename, warc_offset, warc_record_id FROM captures"):
+        assert records[(name, offset)].rec_headers.get_header("WARC-Record-ID") == record_id
+    assert not rows(job, "SELECT id FROM ledger WHERE state IN ('queued', 'failed') "
+                         "AND reason NOT LIKE 'malformed%'")
+    repairs = job / "logs" / "repairs.log"
+    if repairs.exists():  # a kill that tore a record: the repair names file and offset
+        assert "cut" in repairs.read_text() and "offset" in repairs.read_text()
+        assert "repaired" in result.stderr
+
+
+def test_torn_record_is_cut_off_and_logged(demo_platform, tmp_path):
+    job = tmp_path / "torn"
+    run_crawl(job, demo_platform, ids="1-20")
+    last = sorted((job / "warc").glob("*.warc.gz"))[-1]
+    good_size = last.stat().st_size
+    with open(last, "ab") as fh:  # half a record, as a kill during a write leaves it
+        fh.write(last.read_bytes()[600:1400])
+    result = run_crawl(job, demo_platform, ids="1-25")
+    assert last.stat().st_size == good_size
+    log = (job / "logs" / "repairs.log").read_text(encoding="utf-8")
+    assert last.name in log and f"at offset {good_size}" in log
+    assert "repaired" in result.stderr
+    warcio_check(job)
+    assert rows(job, "SELECT count(*) FROM ledger WHERE item_type = 'post'")[0][0] == 25
+
+
+def test_ten_million_ids_are_walked_lazily(demo_platform, tmp_path):
+    """Requests start at once and memory stays flat: the range is never materialised."""
+    job = tmp_path / "huge"
+    process = start_crawl(job, demo_platform, ids="1-10000000")
+    try:
+        started = time.monotonic()
+        wait_for(lambda: count_events(job, "recv") >= 300, timeout=60)
+        assert time.monotonic() - started < 30
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        rss_kb = int(next(l for l in status.splitlines() if l.startswith("VmRSS")).split()[1])
+        assert rss_kb < 400_000, f"{rss_kb} kB resident after 300 responses"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
