@@ -6,7 +6,7 @@ Datasette loads this package through the ``datasette`` entry point (which also m
 
 from datasette.plugins import pm
 
-from datasette_plugins import evidence, render, sql_functions, warc_media
+from datasette_plugins import errors, evidence, render, sql_functions, warc_media  # noqa: F401
 
 HOOK_MODULES = (evidence, render, sql_functions, warc_media)
 

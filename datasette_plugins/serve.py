@@ -69,5 +69,6 @@ def run_serve_command(job_dir: Path, host: str = "127.0.0.1", port: int = 8001,
     click.echo(f"lifeboat serve: {url}")
     if require_login:
         click.echo(f"lifeboat serve: log in once with {url}-/auth-token?token={ds._root_token}")
-    server = uvicorn.Server(uvicorn.Config(ds.app(), log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(ds.app(), log_level="warning", lifespan="on",
+                                          timeout_graceful_shutdown=5))
     server.run(sockets=[sock])

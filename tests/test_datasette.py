@@ -244,6 +244,7 @@ async def test_unknown_media_is_404(ds):
     assert (await ds.client.get("/-/media/" + "0" * 64)).status_code == 404
     assert (await ds.client.get("/-/evidence/" + "0" * 64)).status_code == 404
     assert (await ds.client.get("/-/capture/999999")).status_code == 404
+    assert (await ds.client.get("/no/such/page.png")).status_code == 404
 
 
 # --- evidence pages ------------------------------------------------------------------------
