@@ -1,0 +1,181 @@
+"""Edge cases against a small loopback server: encodings, headers, redirects, scope, robots."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from archive.reader import open_record
+from crawl_helpers import ROOT, rows, warc_records, warcio_check
+
+pytestmark = pytest.mark.timeout(120)
+
+BIG = bytes(range(256)) * 20      # 5120 bytes: over the profile's 2KB media limit
+SMALL = b"\x89PNG small file"
+
+PROFILE = """
+name = "edge"
+contact = "https://example.org/operator"
+[vars]
+base = ""
+[scope]
+allowed_hosts = ["${base}"]
+[politeness]
+retry_times = 1
+backoff_base = 0.05
+start_delay = 0.01
+max_media_size = "2KB"
+[items.item]
+url = "${base}/api/items/{id}"
+table = "posts"
+[items.item.ids]
+start = 1
+stop = 8
+[items.item.fields]
+author = "author"
+text = "text"
+media = "files"
+[items.item.discover]
+file = "files"
+secret = "secret"
+[items.item.states]
+missing_if = "error == 'not found'"
+[items.file]
+url = "{id}"
+parse = "none"
+table = "media"
+[items.secret]
+url = "${base}/private/{id}"
+"""
+
+
+class Handler(BaseHTTPRequestHandler):
+    hits: Counter = Counter()
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def reply(self, status: int, body: bytes = b"", headers: tuple = ()) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802
+        Handler.hits[self.path] += 1
+        base = f"http://{self.headers['Host']}"
+        json_type = ("Content-Type", "application/json")
+        if self.path == "/robots.txt":
+            return self.reply(200, b"User-agent: *\nDisallow: /private/\n")
+        if self.path == "/api/items/1":
+            doc = {"author": "ann", "text": "h\u00e9llo \u05e9\u05dc\u05d5\u05dd",
+                   "files": [f"{base}/files/big.bin", f"{base}/files/small.bin",
+                             "http://10.1.2.3/x.jpg", "https://example.com/y.jpg"],
+                   "secret": "s1"}
+            return self.reply(200, gzip.compress(json.dumps(doc).encode()), (
+                json_type, ("Content-Encoding", "gzip"), ("Link", "</a>; rel=a"),
+                ("Link", "</b>; rel=b")))
+        if self.path == "/api/items/2":
+            return self.reply(302, b"", (("Location", "/login?next=/api/items/2"),))
+        if self.path == "/api/items/3":
+            return self.reply(301, b"", (("Location", "http://example.org/moved"),))
+        if self.path == "/api/items/4":
+            return self.reply(302, b"", (("Location", "/api/items/44"),))
+        if self.path == "/api/items/44":
+            return self.reply(200, b'{"author": "bo", "text": "moved", "files": []}', (json_type,))
+        if self.path == "/api/items/5":
+            return self.reply(401, b'{"error": "login required"}', (json_type,))
+        if self.path == "/api/items/6":
+            return self.reply(410, b'{"error": "gone"}', (json_type,))
+        if self.path == "/api/items/7":
+            return self.reply(200, b'{"error": "not found"}', (json_type,))
+        if self.path == "/api/items/8":
+            return self.reply(500, b'{"error": "boom"}', (json_type,))
+        if self.path == "/files/big.bin":
+            return self.reply(200, BIG, (("Content-Type", "application/octet-stream"),))
+        if self.path == "/files/small.bin":
+            return self.reply(200, SMALL, (("Content-Type", "image/png"),))
+        return self.reply(404, b"{}", (json_type,))
+
+
+@pytest.fixture(scope="module")
+def edge_job(tmp_path_factory) -> Path:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    tmp = tmp_path_factory.mktemp("edge")
+    profile = tmp / "edge.toml"
+    profile.write_text(PROFILE, encoding="utf-8")
+    job_dir = tmp / "job"
+    try:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "crawl.py"), "crawl", str(profile), "--out", str(job_dir),
+             "--var", f"base=http://127.0.0.1:{server.server_port}", "--no-extract"],
+            cwd=ROOT, capture_output=True, text=True, timeout=90)
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        server.shutdown()
+    return job_dir
+
+
+def ledger(job_dir: Path) -> dict[tuple[str, str], tuple[str, str]]:
+    return {(t, i): (s, r) for t, i, s, r in
+            rows(job_dir, "SELECT item_type, id, state, reason FROM ledger")}
+
+
+def test_states_for_statuses_redirects_and_conditions(edge_job):
+    states = ledger(edge_job)
+    assert states[("item", "1")][0] == "archived"
+    assert states[("item", "2")] == ("forbidden", states[("item", "2")][1])
+    assert "login" in states[("item", "2")][1]
+    assert states[("item", "3")][0] == "failed" and "out of scope" in states[("item", "3")][1]
+    assert states[("item", "4")][0] == "archived"
+    assert states[("item", "5")][0] == "forbidden"
+    assert states[("item", "6")][0] == "missing"
+    assert states[("item", "7")] == ("missing", "states.missing_if matched")
+    assert states[("item", "8")][0] == "failed" and "HTTP 500 after 2 attempts" in states[("item", "8")][1]
+    assert Handler.hits["/api/items/8"] == 2
+    post = rows(edge_job, "SELECT url, author, text FROM posts WHERE id = '4'")
+    assert post == [(post[0][0], "bo", "moved")] and post[0][0].endswith("/api/items/44")
+
+
+def test_response_archived_as_sent_with_every_header(edge_job):
+    ((name, offset, record),) = [
+        (n, o, r) for n, o, r in warc_records(edge_job)
+        if r.rec_type == "response" and r.rec_headers.get_header("WARC-Target-URI")
+        .endswith("/api/items/1")]
+    assert record.http_headers.get_header("Content-Encoding") == "gzip"
+    links = [v for k, v in record.http_headers.headers if k.lower() == "link"]
+    assert links == ["</a>; rel=a", "</b>; rel=b"]
+    with open_record(edge_job / "warc" / name, offset) as again:
+        assert again.raw_stream.read()[:2] == b"\x1f\x8b"  # still gzip-compressed as sent
+    (text,) = rows(edge_job, "SELECT text FROM posts WHERE id = '1'")[0]
+    assert text == "h\u00e9llo \u05e9\u05dc\u05d5\u05dd"
+    warcio_check(edge_job)
+
+
+def test_scope_robots_and_size_limits_logged_not_fatal(edge_job):
+    skipped = (edge_job / "logs" / "skipped.log").read_text(encoding="utf-8")
+    assert "http://10.1.2.3/x.jpg\tprivate address 10.1.2.3 not listed" in skipped
+    assert "https://example.com/y.jpg\thost example.com not listed" in skipped
+    assert "http://example.org/moved\thost example.org not listed" in skipped
+    assert "/private/s1\tdisallowed by robots.txt" in skipped
+    assert "/files/big.bin\toversize" in skipped
+    states = ledger(edge_job)
+    assert states[("secret", "s1")] == ("forbidden", "disallowed by robots.txt")
+    big = next(k for k in states if k[1].endswith("/files/big.bin"))
+    assert states[big][0] == "failed" and states[big][1].startswith("oversize")
+    assert Handler.hits["/private/s1"] == 0
+    small = rows(edge_job, "SELECT url, size, content_type FROM media")
+    assert [(s, t) for _, s, t in small] == [(len(SMALL), "image/png")]
+    assert rows(edge_job, "SELECT media_url FROM post_media WHERE post_id = '1'")
