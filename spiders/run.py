@@ -115,4 +115,9 @@ def run_crawl_command(profile: str, job_dir: Path, ids: str | None, variables: t
         except ImportError:
             click.echo("lifeboat: metadata extraction is not available; skipped", err=True)
         else:
-            extract_job(job_dir)
+            result = extract_job(job_dir)
+            try:
+                from metadata.extract import summary
+            except ImportError:
+                return
+            click.echo(summary(result, job_dir / "archive.db"))
