@@ -1,0 +1,380 @@
+"""`lifeboat verify DIR`: re-read every WARC and check the job's database against it.
+
+Three layers of checks, each problem named with its WARC file and offset:
+
+1. every record of every WARC is read with warcio: block and payload digests, length,
+   parseable bytes (``archive.scan``); no WARC-Record-ID appears twice;
+2. every ``captures`` row points at an existing record (file, offset, record id, length,
+   URL) whose payload SHA-256 matches, a revisit through the record it refers to; every
+   ``posts`` and ``media`` row has its capture, and a media row's SHA-256 is its payload's;
+3. the ledger: every ID in exactly one state, and that state terminal (archived, missing,
+   deleted, forbidden, failed), and agreeing with the ``posts`` table.
+
+DIR is a job directory (``warc/`` + ``archive.db``) or any directory of WARC files from any
+tool (``*.warc``, ``*.warc.gz``, ``*.arc``, ``*.arc.gz``), which gets the WARC checks only.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections import Counter
+from contextlib import closing, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import click
+from tqdm import tqdm
+
+from archive.scan import Damage, ScannedRecord, scan_warc
+from metadata.schema import LEDGER_STATES
+
+WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
+PROGRESS_MIN_BYTES = 64 << 20
+POST_ITEM_TYPE = "post"
+
+
+class NothingToVerify(Exception):
+    """No WARC files and no archive.db in the directory: give a job directory (with warc/)
+    or a directory holding WARC files."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong; ``filename``/``offset`` say where in which WARC, when known."""
+
+    message: str
+    filename: str | None = None
+    offset: int | None = None
+
+    def where(self, root: Path) -> str:
+        if self.filename is None:
+            return "archive.db"
+        name = _relative(self.filename, root)
+        return name if self.offset is None else f"{name} @ offset {self.offset}"
+
+
+@dataclass
+class VerifyReport:
+    """What was checked, and what is wrong."""
+
+    job_dir: Path
+    warc_files: int = 0
+    warc_bytes: int = 0
+    record_types: Counter = field(default_factory=Counter)
+    digests_passed: int = 0
+    digests_failed: int = 0
+    captures: int = 0
+    posts: int = 0
+    media: int = 0
+    ledger_states: Counter = field(default_factory=Counter)
+    has_db: bool = False
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def run_verify_command(job_dir: Path) -> int:
+    """The CLI: verify, print the summary and every problem, return the exit code."""
+    try:
+        report = verify_job(job_dir)
+    except NothingToVerify as exc:
+        raise click.ClickException(f"{job_dir}: {exc.__doc__}") from exc
+    click.echo(format_report(report))
+    return 0 if report.ok else 1
+
+
+def verify_job(job_dir: Path, progress: bool | None = None) -> VerifyReport:
+    """Run every check on ``job_dir``; ``progress`` None shows a bar on big archives."""
+    job_dir = Path(job_dir)
+    db_path = job_dir / "archive.db"
+    report = VerifyReport(job_dir=job_dir, has_db=db_path.is_file())
+    with closing(_open_readonly(db_path)) if report.has_db else nullcontext() as db:
+        files = find_warcs(job_dir, _capture_files(db, job_dir) if db else ())
+        if not files and db is None:
+            raise NothingToVerify()
+        records, by_id = _scan_files(files, report, progress)
+        if db is not None:
+            _check_db(db, job_dir, records, by_id, report)
+    return report
+
+
+def find_warcs(job_dir: Path, extra: Iterable[Path] = ()) -> list[Path]:
+    """WARC files of a job (DIR/warc/, else DIR itself), plus ``extra`` ones that exist."""
+    folder = job_dir / "warc" if (job_dir / "warc").is_dir() else job_dir
+    found = [p for p in sorted(folder.iterdir()) if p.is_file() and p.name.endswith(WARC_SUFFIXES)] \
+        if folder.is_dir() else []
+    seen = {p.resolve() for p in found}
+    for path in extra:
+        if path.resolve() not in seen and path.is_file():
+            found.append(path)
+            seen.add(path.resolve())
+    return found
+
+
+def format_report(report: VerifyReport) -> str:
+    """The summary and the list of problems, as printed by ``lifeboat verify``."""
+    types = ", ".join(f"{n} {t}" for t, n in report.record_types.most_common())
+    lines = [
+        f"WARC files: {report.warc_files} ({report.warc_bytes / 1e6:.1f} MB), "
+        f"records: {sum(report.record_types.values())}" + (f" ({types})" if types else ""),
+        f"digests: {report.digests_passed} passed, {report.digests_failed} failed",
+    ]
+    if report.has_db:
+        states = ", ".join(f"{n} {s}" for s, n in sorted(report.ledger_states.items()))
+        lines.append(f"database: {report.captures} captures, {report.posts} posts, "
+                     f"{report.media} media checked against the WARCs")
+        lines.append(f"ledger: {sum(report.ledger_states.values())} IDs"
+                     + (f" ({states})" if states else ""))
+    else:
+        lines.append("database: none (no archive.db); WARC checks only")
+    for problem in report.problems:
+        lines.append(f"PROBLEM {problem.where(report.job_dir)}: {problem.message}")
+    lines.append(f"{len(report.problems)} problem(s) found" if report.problems
+                 else "OK: no problems found")
+    return "\n".join(lines)
+
+
+# -- WARC layer ------------------------------------------------------------------------
+
+def _scan_files(files: list[Path], report: VerifyReport, progress: bool | None
+                ) -> tuple[dict[tuple[str, int], ScannedRecord], dict[str, ScannedRecord]]:
+    """Scan every file; index records by (real path, offset) and by record id."""
+    sizes = [f.stat().st_size for f in files]
+    report.warc_files, report.warc_bytes = len(files), sum(sizes)
+    show = report.warc_bytes >= PROGRESS_MIN_BYTES if progress is None else progress
+    records: dict[tuple[str, int], ScannedRecord] = {}
+    by_id: dict[str, ScannedRecord] = {}
+    with tqdm(total=report.warc_bytes, unit="B", unit_scale=True, desc="verify",
+              disable=not show) as bar:
+        done = 0
+        for path, size in zip(files, sizes):
+            real = os.path.realpath(path)
+            for item in scan_warc(path, progress=lambda n: bar.update(done + n - bar.n)):
+                if isinstance(item, Damage):
+                    report.problems.append(Problem(item.message, str(path), item.offset))
+                    continue
+                _count_record(item, report)
+                records[(real, item.offset)] = item
+                if item.record_id and item.record_id in by_id:
+                    first = by_id[item.record_id]
+                    report.problems.append(Problem(
+                        f"WARC-Record-ID {item.record_id} also used at "
+                        f"{_relative(first.filename, report.job_dir)} @ offset {first.offset}",
+                        str(path), item.offset))
+                elif item.record_id:
+                    by_id[item.record_id] = item
+            done += size
+    return records, by_id
+
+
+def _count_record(item: ScannedRecord, report: VerifyReport) -> None:
+    report.record_types[item.warc_type] += 1
+    if item.digests_ok is True:
+        report.digests_passed += 1
+    elif item.digests_ok is False:
+        report.digests_failed += 1
+
+
+# -- database layer --------------------------------------------------------------------
+
+def _check_db(db: sqlite3.Connection, job_dir: Path,
+              records: dict[tuple[str, int], ScannedRecord], by_id: dict[str, ScannedRecord],
+              report: VerifyReport) -> None:
+    payloads = _check_captures(db, job_dir, records, by_id, report)
+    known = _capture_ids(db)
+    _check_posts(db, known, report)
+    _check_media(db, known, payloads, report)
+    _check_ledger(db, report)
+
+
+def _check_captures(db, job_dir, records, by_id, report) -> dict[int, set[str]]:
+    """Check each capture row; return capture id -> the SHA-256 values its payload has."""
+    payloads: dict[int, set[str]] = {}
+    if not _has_table(db, "captures"):
+        return payloads
+    columns = _columns(db, "captures")
+    select = ", ".join(c if c in columns else f"NULL AS {c}" for c in (
+        "id", "url", "warc_filename", "warc_offset", "warc_length", "warc_record_id",
+        "payload_sha256", "warc_type", "refers_to"))
+    for row in db.execute(f"SELECT {select} FROM captures ORDER BY warc_filename, warc_offset"):
+        report.captures += 1
+        problems, hashes = _check_capture(row, job_dir, records, by_id)
+        report.problems.extend(problems)
+        if hashes:
+            payloads[row["id"]] = hashes
+    return payloads
+
+
+def _check_capture(row: sqlite3.Row, job_dir: Path, records, by_id
+                   ) -> tuple[list[Problem], set[str]]:
+    """Problems of one capture row, and the SHA-256 values of the payload it points at."""
+    label = f"capture {row['id']} ({row['url']})"
+    path = _resolve_warc(job_dir, row["warc_filename"])
+    where = dict(filename=str(path or row["warc_filename"]), offset=row["warc_offset"])
+    if path is None:
+        return [Problem(f"{label}: WARC file {row['warc_filename']} does not exist",
+                        **where)], set()
+    record = records.get((os.path.realpath(path), row["warc_offset"]))
+    if record is None:
+        moved = by_id.get(row["warc_record_id"])
+        if moved is not None:
+            return [Problem(f"{label}: record {row['warc_record_id']} is not at this offset "
+                            f"but at {_relative(moved.filename, job_dir)} @ offset "
+                            f"{moved.offset} (bytes before it were removed or added)",
+                            **where)], set()
+        return [Problem(f"{label}: no WARC record at this offset and record "
+                        f"{row['warc_record_id']} is in no WARC (deleted or unreadable)",
+                        **where)], set()
+    problems = [Problem(f"{label}: {message}", **where)
+                for message in _record_mismatches(row, record)]
+    source = record
+    if (row["warc_type"] or record.warc_type) == "revisit":
+        original_id = row["refers_to"] or record.refers_to
+        source = by_id.get(original_id)
+        if source is None:
+            problems.append(Problem(f"{label}: revisit refers to record {original_id}, "
+                                    "which is in no WARC of this job", **where))
+            return problems, set()
+    hashes = {source.payload_sha256, source.decoded_sha256} - {None}
+    if row["payload_sha256"] not in hashes:
+        problems.append(Problem(
+            f"{label}: payload SHA-256 is {source.decoded_sha256} in the WARC, "
+            f"{row['payload_sha256']} in the database", **where))
+    return problems, hashes
+
+
+def _record_mismatches(row: sqlite3.Row, record: ScannedRecord) -> Iterator[str]:
+    """How the record found at a capture's offset differs from what the row says."""
+    if row["warc_record_id"] and row["warc_record_id"] != record.record_id:
+        yield (f"the record at this offset is {record.record_id}, "
+               f"not {row['warc_record_id']}")
+    if row["warc_length"] is not None and row["warc_length"] != record.length:
+        yield f"the record is {record.length} bytes long, not {row['warc_length']}"
+    if row["url"] and record.target_uri and row["url"] != record.target_uri:
+        yield f"the record's WARC-Target-URI is {record.target_uri}"
+    if row["warc_type"] and row["warc_type"] != record.warc_type:
+        yield f"the record is a {record.warc_type} record, not {row['warc_type']}"
+    if row["refers_to"] and record.refers_to and row["refers_to"] != record.refers_to:
+        yield f"the revisit refers to {record.refers_to}, not {row['refers_to']}"
+
+
+def _check_posts(db, known: set[int], report: VerifyReport) -> None:
+    if not _has_table(db, "posts"):
+        return
+    for row in db.execute("SELECT id, url, capture_id FROM posts"):
+        report.posts += 1
+        if row["capture_id"] is None or row["capture_id"] not in known:
+            report.problems.append(Problem(
+                f"post {row['id']} ({row['url']}) has no capture "
+                f"(capture_id {row['capture_id']})"))
+
+
+def _check_media(db, known: set[int], payloads: dict[int, set[str]],
+                 report: VerifyReport) -> None:
+    if not _has_table(db, "media"):
+        return
+    for row in db.execute("SELECT url, sha256, capture_id FROM media"):
+        report.media += 1
+        if row["capture_id"] is None or row["capture_id"] not in known:
+            report.problems.append(Problem(
+                f"media {row['url']} has no capture (capture_id {row['capture_id']})"))
+        elif row["capture_id"] in payloads and row["sha256"] not in payloads[row["capture_id"]]:
+            report.problems.append(Problem(
+                f"media {row['url']}: sha256 {row['sha256']} is not the SHA-256 of the "
+                f"payload of its capture {row['capture_id']}"))
+
+
+def _check_ledger(db, report: VerifyReport) -> None:
+    """Every ID in one terminal state, agreeing with the posts table."""
+    if not _has_table(db, "ledger"):
+        return
+    for row in db.execute("SELECT state, COUNT(*) AS n FROM ledger GROUP BY state"):
+        report.ledger_states[row["state"]] = row["n"]
+    states = ", ".join(LEDGER_STATES)
+    for row in db.execute(
+            f"SELECT profile, item_type, id, state FROM ledger WHERE state IS NULL "
+            f"OR state NOT IN ({', '.join('?' * len(LEDGER_STATES))})", LEDGER_STATES):
+        report.problems.append(Problem(
+            f"ledger: {row['item_type']} {row['id']} ({row['profile']}) is in state "
+            f"{row['state']!r}, not a terminal state ({states})"))
+    for row in db.execute(
+            "SELECT profile, item_type, id, GROUP_CONCAT(DISTINCT state) AS states "
+            "FROM ledger GROUP BY profile, item_type, id HAVING COUNT(DISTINCT state) > 1"):
+        report.problems.append(Problem(
+            f"ledger: {row['item_type']} {row['id']} ({row['profile']}) is in two states: "
+            f"{row['states']}"))
+    if _has_table(db, "posts"):
+        _check_ledger_against_posts(db, report)
+
+
+def _check_ledger_against_posts(db, report: VerifyReport) -> None:
+    """A post row means archived (or deleted, if flagged); an archived ID needs a post row."""
+    query = f"""
+        SELECT l.id, l.state, p.id AS post_id, p.deleted
+        FROM ledger l LEFT JOIN posts p ON p.id = l.id AND (p.profile IS NULL
+             OR p.profile = l.profile)
+        WHERE l.item_type = '{POST_ITEM_TYPE}'
+    """
+    for row in db.execute(query):
+        if row["post_id"] is None:
+            if row["state"] in ("archived", "deleted"):
+                report.problems.append(Problem(
+                    f"ledger: post {row['id']} is {row['state']} but has no posts row"))
+            continue
+        expected = "deleted" if row["deleted"] else "archived"
+        if row["state"] != expected:
+            report.problems.append(Problem(
+                f"ledger: post {row['id']} is {row['state']} in the ledger but {expected} "
+                "in the posts table (an ID in two states)"))
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                      (name,)).fetchone() is not None
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def _capture_ids(db: sqlite3.Connection) -> set[int]:
+    if not _has_table(db, "captures"):
+        return set()
+    return {row[0] for row in db.execute("SELECT id FROM captures")}
+
+
+def _capture_files(db: sqlite3.Connection, job_dir: Path) -> list[Path]:
+    """WARC files the captures name that exist (other tools' WARCs may live elsewhere)."""
+    if not _has_table(db, "captures"):
+        return []
+    names = [row[0] for row in db.execute("SELECT DISTINCT warc_filename FROM captures")]
+    return [p for p in (_resolve_warc(job_dir, n) for n in names if n) if p is not None]
+
+
+def _resolve_warc(job_dir: Path, name: str | None) -> Path | None:
+    """The file a captures.warc_filename names: under DIR/warc/, DIR/, or as given."""
+    if not name:
+        return None
+    for candidate in (job_dir / "warc" / name, job_dir / name, Path(name)):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _relative(filename: str, root: Path) -> str:
+    try:
+        return str(Path(filename).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return filename
