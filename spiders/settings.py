@@ -103,4 +103,6 @@ def crawl_settings(profile: Profile, job_dir: Path, concurrency: int | None) -> 
         "LOG_FILE_APPEND": True,
         "LOG_LEVEL": "INFO",
         "LOGSTATS_INTERVAL": 30.0,
+        # its check parses the callback's source on every response (bound methods miss its cache)
+        "WARN_ON_GENERATOR_RETURN_VALUE": False,
     }
