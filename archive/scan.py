@@ -11,9 +11,11 @@ costs one record, not the rest of the file.
 from __future__ import annotations
 
 import hashlib
+import io
 import mmap
 import zlib
-from dataclasses import dataclass
+from contextlib import redirect_stderr
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -39,12 +41,15 @@ class ScannedRecord:
     target_uri: str | None
     date: str | None
     refers_to: str | None
+    concurrent_to: str | None
     payload_sha256: str | None
     """Hex SHA-256 of the payload as archived (HTTP headers removed, nothing decoded)."""
     decoded_sha256: str | None
     """Hex SHA-256 after undoing chunking and Content-Encoding (same as above if none)."""
     digests_ok: bool | None
     """True if warcio checked the record's digests and they match, None if it had none."""
+    damaged: bool = False
+    """Whether a problem was found in this record (then its length is not to be trusted)."""
 
 
 @dataclass(frozen=True)
@@ -106,22 +111,28 @@ def _scan_from(fh, name: str, start: int, gzipped: bool,
     records = iter(it)
     while True:
         offset = max(it.offset, start)  # warcio's offset is garbage in a non-chunked gzip
+        warnings_before = it.err_count
         try:
-            record = next(records, None)
-            if record is None:
-                return None
-            warnings_before = it.err_count
-            scanned, problems = _read_record(record, name, it)
+            with redirect_stderr(io.StringIO()) as said:  # warcio reports gzip errors there
+                record = next(records, None)
+                if record is None:
+                    return None
+                scanned, problems = _read_record(record, name, it)
         except READ_ERRORS as exc:
             yield Damage(name, offset, f"unreadable record ({type(exc).__name__}: "
-                                       f"{str(exc).strip() or 'no detail'})")
+                                       f"{_printable(str(exc))})")
             return _next_record_start(fh, offset + 1, gzipped)
-        yield scanned
+        gzip_errors = [line for line in said.getvalue().splitlines() if "decompress" in line]
+        if gzip_errors:
+            problems.insert(0, f"corrupt gzip data ({_printable(gzip_errors[0])})")
+        yield replace(scanned, damaged=True) if problems else scanned
         for message in problems:
             yield Damage(name, scanned.offset, message)
         if it.err_count > warnings_before:
             yield Damage(name, scanned.offset, "record is not followed by its blank lines "
                                                "(its Content-Length is probably wrong)")
+        if gzip_errors or any(m.startswith("record is truncated") for m in problems):
+            return _next_record_start(fh, scanned.offset + 1, gzipped)
         if progress:
             progress(scanned.offset + scanned.length)
 
@@ -154,11 +165,18 @@ def _read_record(record, name: str, it: ArchiveIterator) -> tuple[ScannedRecord,
         target_uri=headers.get_header("WARC-Target-URI"),
         date=headers.get_header("WARC-Date"),
         refers_to=headers.get_header("WARC-Refers-To"),
+        concurrent_to=headers.get_header("WARC-Concurrent-To"),
         payload_sha256=payload,
         decoded_sha256=decoded.hexdigest() if decoded is not None else payload,
         digests_ok=False if problems else (checker.passed if checker else None),
     )
     return scanned, problems
+
+
+def _printable(text: str, limit: int = 160) -> str:
+    """One line of ASCII (binary garbage escaped), cut at ``limit`` characters."""
+    text = " ".join(text.split()).encode("ascii", "backslashreplace").decode("ascii")
+    return (text[:limit] + "...") if len(text) > limit else (text or "no detail")
 
 
 def _next_record_start(fh, after: int, gzipped: bool) -> int | None:

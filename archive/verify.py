@@ -36,8 +36,7 @@ POST_ITEM_TYPE = "post"
 
 
 class NothingToVerify(Exception):
-    """No WARC files and no archive.db in the directory: give a job directory (with warc/)
-    or a directory holding WARC files."""
+    """No WARC files and no archive.db here: give a job directory or a folder of WARCs."""
 
 
 @dataclass(frozen=True)
@@ -105,8 +104,8 @@ def verify_job(job_dir: Path, progress: bool | None = None) -> VerifyReport:
 def find_warcs(job_dir: Path, extra: Iterable[Path] = ()) -> list[Path]:
     """WARC files of a job (DIR/warc/, else DIR itself), plus ``extra`` ones that exist."""
     folder = job_dir / "warc" if (job_dir / "warc").is_dir() else job_dir
-    found = [p for p in sorted(folder.iterdir()) if p.is_file() and p.name.endswith(WARC_SUFFIXES)] \
-        if folder.is_dir() else []
+    listing = sorted(folder.iterdir()) if folder.is_dir() else []
+    found = [p for p in listing if p.is_file() and p.name.endswith(WARC_SUFFIXES)]
     seen = {p.resolve() for p in found}
     for path in extra:
         if path.resolve() not in seen and path.is_file():
@@ -131,7 +130,9 @@ def format_report(report: VerifyReport) -> str:
                      + (f" ({states})" if states else ""))
     else:
         lines.append("database: none (no archive.db); WARC checks only")
-    for problem in report.problems:
+    located = sorted((p for p in report.problems if p.filename is not None),
+                     key=lambda p: (p.filename, p.offset if p.offset is not None else -1))
+    for problem in located + [p for p in report.problems if p.filename is None]:
         lines.append(f"PROBLEM {problem.where(report.job_dir)}: {problem.message}")
     lines.append(f"{len(report.problems)} problem(s) found" if report.problems
                  else "OK: no problems found")
@@ -168,6 +169,11 @@ def _scan_files(files: list[Path], report: VerifyReport, progress: bool | None
                 elif item.record_id:
                     by_id[item.record_id] = item
             done += size
+    for item in records.values():
+        if item.concurrent_to and item.concurrent_to not in by_id:
+            report.problems.append(Problem(
+                f"WARC-Concurrent-To names {item.concurrent_to}, which is in no WARC here "
+                "(record deleted?)", item.filename, item.offset))
     return records, by_id
 
 
@@ -191,9 +197,9 @@ def _check_db(db: sqlite3.Connection, job_dir: Path,
     _check_ledger(db, report)
 
 
-def _check_captures(db, job_dir, records, by_id, report) -> dict[int, set[str]]:
-    """Check each capture row; return capture id -> the SHA-256 values its payload has."""
-    payloads: dict[int, set[str]] = {}
+def _check_captures(db, job_dir, records, by_id, report) -> dict[int, tuple[set[str], dict]]:
+    """Check each capture row; return capture id -> (its payload's SHA-256 values, place)."""
+    payloads: dict[int, tuple[set[str], dict]] = {}
     if not _has_table(db, "captures"):
         return payloads
     columns = _columns(db, "captures")
@@ -202,33 +208,31 @@ def _check_captures(db, job_dir, records, by_id, report) -> dict[int, set[str]]:
         "payload_sha256", "warc_type", "refers_to"))
     for row in db.execute(f"SELECT {select} FROM captures ORDER BY warc_filename, warc_offset"):
         report.captures += 1
-        problems, hashes = _check_capture(row, job_dir, records, by_id)
+        problems, hashes, where = _check_capture(row, job_dir, records, by_id)
         report.problems.extend(problems)
         if hashes:
-            payloads[row["id"]] = hashes
+            payloads[row["id"]] = hashes, where
     return payloads
 
 
 def _check_capture(row: sqlite3.Row, job_dir: Path, records, by_id
-                   ) -> tuple[list[Problem], set[str]]:
-    """Problems of one capture row, and the SHA-256 values of the payload it points at."""
+                   ) -> tuple[list[Problem], set[str], dict]:
+    """Problems of one capture row, the SHA-256 values of its payload, and its place."""
     label = f"capture {row['id']} ({row['url']})"
     path = _resolve_warc(job_dir, row["warc_filename"])
     where = dict(filename=str(path or row["warc_filename"]), offset=row["warc_offset"])
     if path is None:
         return [Problem(f"{label}: WARC file {row['warc_filename']} does not exist",
-                        **where)], set()
-    record = records.get((os.path.realpath(path), row["warc_offset"]))
+                        **where)], set(), where
+    position = (os.path.realpath(path), row["warc_offset"])
+    record = by_id.get(row["warc_record_id"]) if row["warc_record_id"] else records.get(position)
     if record is None:
-        moved = by_id.get(row["warc_record_id"])
-        if moved is not None:
-            return [Problem(f"{label}: record {row['warc_record_id']} is not at this offset "
-                            f"but at {_relative(moved.filename, job_dir)} @ offset "
-                            f"{moved.offset} (bytes before it were removed or added)",
-                            **where)], set()
-        return [Problem(f"{label}: no WARC record at this offset and record "
-                        f"{row['warc_record_id']} is in no WARC (deleted or unreadable)",
-                        **where)], set()
+        return [Problem(f"{label}: record {row['warc_record_id'] or ''} is in no WARC "
+                        "(deleted, or unreadable: see the problems above)", **where)], set(), where
+    if (os.path.realpath(record.filename), record.offset) != position:
+        return [Problem(f"{label}: record {record.record_id} is not at this offset but at "
+                        f"{_relative(record.filename, job_dir)} @ offset {record.offset} "
+                        "(bytes before it were removed or added)", **where)], set(), where
     problems = [Problem(f"{label}: {message}", **where)
                 for message in _record_mismatches(row, record)]
     source = record
@@ -238,21 +242,19 @@ def _check_capture(row: sqlite3.Row, job_dir: Path, records, by_id
         if source is None:
             problems.append(Problem(f"{label}: revisit refers to record {original_id}, "
                                     "which is in no WARC of this job", **where))
-            return problems, set()
+            return problems, set(), where
     hashes = {source.payload_sha256, source.decoded_sha256} - {None}
     if row["payload_sha256"] not in hashes:
         problems.append(Problem(
             f"{label}: payload SHA-256 is {source.decoded_sha256} in the WARC, "
             f"{row['payload_sha256']} in the database", **where))
-    return problems, hashes
+    return problems, hashes, where
 
 
 def _record_mismatches(row: sqlite3.Row, record: ScannedRecord) -> Iterator[str]:
     """How the record found at a capture's offset differs from what the row says."""
-    if row["warc_record_id"] and row["warc_record_id"] != record.record_id:
-        yield (f"the record at this offset is {record.record_id}, "
-               f"not {row['warc_record_id']}")
-    if row["warc_length"] is not None and row["warc_length"] != record.length:
+    if row["warc_length"] is not None and row["warc_length"] != record.length \
+            and not record.damaged:
         yield f"the record is {record.length} bytes long, not {row['warc_length']}"
     if row["url"] and record.target_uri and row["url"] != record.target_uri:
         yield f"the record's WARC-Target-URI is {record.target_uri}"
@@ -273,7 +275,7 @@ def _check_posts(db, known: set[int], report: VerifyReport) -> None:
                 f"(capture_id {row['capture_id']})"))
 
 
-def _check_media(db, known: set[int], payloads: dict[int, set[str]],
+def _check_media(db, known: set[int], payloads: dict[int, tuple[set[str], dict]],
                  report: VerifyReport) -> None:
     if not _has_table(db, "media"):
         return
@@ -282,10 +284,12 @@ def _check_media(db, known: set[int], payloads: dict[int, set[str]],
         if row["capture_id"] is None or row["capture_id"] not in known:
             report.problems.append(Problem(
                 f"media {row['url']} has no capture (capture_id {row['capture_id']})"))
-        elif row["capture_id"] in payloads and row["sha256"] not in payloads[row["capture_id"]]:
-            report.problems.append(Problem(
-                f"media {row['url']}: sha256 {row['sha256']} is not the SHA-256 of the "
-                f"payload of its capture {row['capture_id']}"))
+        elif row["capture_id"] in payloads:
+            hashes, where = payloads[row["capture_id"]]
+            if row["sha256"] not in hashes:
+                report.problems.append(Problem(
+                    f"media {row['url']}: sha256 {row['sha256']} is not the SHA-256 of the "
+                    f"payload of its capture {row['capture_id']}", **where))
 
 
 def _check_ledger(db, report: VerifyReport) -> None:
@@ -300,7 +304,8 @@ def _check_ledger(db, report: VerifyReport) -> None:
             f"OR state NOT IN ({', '.join('?' * len(LEDGER_STATES))})", LEDGER_STATES):
         report.problems.append(Problem(
             f"ledger: {row['item_type']} {row['id']} ({row['profile']}) is in state "
-            f"{row['state']!r}, not a terminal state ({states})"))
+            f"{row['state']!r}, not a terminal state ({states}); if the crawl was "
+            "interrupted, run the same `lifeboat crawl` again to finish it"))
     for row in db.execute(
             "SELECT profile, item_type, id, GROUP_CONCAT(DISTINCT state) AS states "
             "FROM ledger GROUP BY profile, item_type, id HAVING COUNT(DISTINCT state) > 1"):
