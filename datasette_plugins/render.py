@@ -40,12 +40,21 @@ async def post_text(datasette, database: str, post_id, text) -> Markup:
     media = await db.execute(POST_MEDIA_SQL, {"post_id": post_id})
     previews = Markup("").join(media_preview(m["sha256"], m["content_type"]) for m in media)
     body = escape(text) if text is not None else Markup("<em>(no text)</em>")
-    return Markup('<span class="post-text">{}</span>{}').format(body, previews)
+    return Markup('<span class="post-text" dir="auto">{}</span>{}').format(body, previews)
+
+
+async def media_url_link(datasette, database: str, url: str) -> Markup | None:
+    """The media URL followed by a link to its evidence page, when it was archived."""
+    db = datasette.get_database(database)
+    row = (await db.execute("select sha256 from media where url = ?", [url])).first()
+    if row is None or not row["sha256"]:
+        return None
+    return Markup('{} <a href="/-/evidence/{}">evidence</a>').format(url, row["sha256"])
 
 
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
-    """Render sha256 cells as media, post text with its media, capture ids as links."""
+    """Media as previews, post text with its media, media URLs and captures as links."""
     if column == "sha256" and isinstance(value, str) and SHA256.fullmatch(value):
         return media_preview(value, row_value(row, "content_type", "mime_type"))
     if table == "posts" and column == "text":
@@ -55,6 +64,11 @@ def render_cell(row, value, column, table, database, datasette):
             return await post_text(datasette, database, post_id, value)
 
         return inner
+    if table == "post_media" and column == "media_url" and isinstance(value, str):
+        async def linked():
+            return await media_url_link(datasette, database, value)
+
+        return linked
     if column == "capture_id" and isinstance(value, int):
         return Markup('{} <a href="/-/capture/{}">archived payload</a>').format(value, value)
     if table == "captures" and column == "warc_record_id" and "id" in row.keys():

@@ -170,3 +170,16 @@ def build_job(job_dir: Path, mp4: bytes) -> Job:
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     return job
+
+
+def crawl_demo(job_dir: Path, platform, ids: str = "1-200") -> Path:
+    """`lifeboat crawl demo` (with ExifTool extraction) into ``job_dir``, as a user runs it."""
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, str(root / "crawl.py"), "crawl", "demo", "--out", str(job_dir),
+         "--var", f"api={platform.api}", "--var", f"media={platform.media}", "--ids", ids],
+        cwd=root, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return job_dir

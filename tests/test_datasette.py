@@ -112,6 +112,12 @@ async def test_posts_link_to_their_media_evidence_pages(ds, job):
     assert f'src="/-/thumb/{job.shas["photo.jpg"]}"' in html   # a thumbnail for the photo
 
 
+async def test_post_media_urls_link_to_evidence(ds, job):
+    html = (await ds.client.get("/archive/post_media")).text
+    for name in ("photo.jpg", "video.mp4", "reupload.mp4", "plain.jpg"):
+        assert f'href="/-/evidence/{job.shas[name]}"' in html
+
+
 async def test_media_table_cells_are_thumbnails_and_players(ds, job):
     html = (await ds.client.get("/archive/media")).text
     assert "<video" in html and f'src="/-/thumb/{job.shas["photo.jpg"]}"' in html
