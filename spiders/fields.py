@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable
 
 import jmespath
 from jmespath.exceptions import JMESPathError
+
+from spiders import html_fields
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,11 @@ def _no_expressions(expression: str) -> Any:
 
 
 PARSERS: dict[str, Parser] = {
-    "json": Parser(_compile_jmespath, _load_json, _search_jmespath),
+    # JMESPath strings, plus selector tables over HTML inside the JSON (spiders.html_fields)
+    "json": Parser(partial(html_fields.compile_json, compile_jmespath=_compile_jmespath),
+                   _load_json,
+                   partial(html_fields.search_json, search_jmespath=_search_jmespath)),
+    "html": Parser(html_fields.compile_html, html_fields.load_html, html_fields.search_html),
     "none": Parser(_no_expressions, lambda body: None, lambda compiled, doc: None),
 }
 

@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
-import jmespath
-from jmespath.exceptions import JMESPathError
 from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
@@ -71,26 +70,25 @@ def compile_html(expression: str | dict | list) -> Any:
         return _compile_list(compile_html, expression)
     if isinstance(expression, str):
         return _checked(SelectorField(css=expression))
-    field = compile_table(expression)
-    if field.jmespath is not None:
-        raise ValueError("jmespath is for parse = \"json\" items; an HTML page has no JSON")
-    return field
+    return compile_table(expression, None)
 
 
-def compile_json(expression: str | dict | list) -> Any:
+def compile_json(expression: str | dict | list,
+                 compile_jmespath: Callable[[str], Any]) -> Any:
     """A ``parse = "json"`` field: a JMESPath string, or a jmespath + css/xpath table."""
     if isinstance(expression, list):
-        return _compile_list(compile_json, expression)
+        return _compile_list(partial(compile_json, compile_jmespath=compile_jmespath),
+                             expression)
     if isinstance(expression, str):
-        return _jmespath(expression)
-    field = compile_table(expression)
+        return compile_jmespath(expression)
+    field = compile_table(expression, compile_jmespath)
     if field.jmespath is None:
         raise ValueError("a selector table on a JSON item needs jmespath = \"...\" naming "
                          "the HTML string to search, e.g. jmespath = \"content.rendered\"")
     return field
 
 
-def compile_table(table: dict) -> SelectorField:
+def compile_table(table: dict, compile_jmespath: Callable[[str], Any] | None) -> SelectorField:
     """Validate a selector table's keys and expressions."""
     unknown = sorted(set(table) - set(TABLE_KEYS))
     if unknown:
@@ -104,7 +102,9 @@ def compile_table(table: dict) -> SelectorField:
         regex = re.compile(table["regex"]) if "regex" in table else None
     except re.error as exc:
         raise ValueError(f"bad regex {table['regex']!r}: {exc}") from None
-    jmes = _jmespath(table["jmespath"]) if "jmespath" in table else None
+    if "jmespath" in table and compile_jmespath is None:
+        raise ValueError("jmespath is for parse = \"json\" items; an HTML page has no JSON")
+    jmes = compile_jmespath(table["jmespath"]) if "jmespath" in table else None
     return _checked(SelectorField(css=table.get("css"), xpath=table.get("xpath"),
                                   jmespath=jmes, regex=regex, join=table.get("join")))
 
@@ -122,13 +122,14 @@ def search_html(field: Any, document: Selector) -> Any:
     return field.finish(field.select(document))
 
 
-def search_json(compiled: Any, document: Any) -> Any:
+def search_json(compiled: Any, document: Any, search_jmespath: Callable[[Any, Any], Any]) -> Any:
     """Apply a compiled JSON field: JMESPath, or JMESPath then a selector over the HTML."""
     if isinstance(compiled, FieldList):
-        return _concatenate(search_json(part, document) for part in compiled.parts)
+        return _concatenate(search_json(part, document, search_jmespath)
+                            for part in compiled.parts)
     if not isinstance(compiled, SelectorField):
-        return compiled.search(document)
-    found = compiled.jmespath.search(document)
+        return search_jmespath(compiled, document)
+    found = search_jmespath(compiled.jmespath, document)
     fragments = found if isinstance(found, list) else [found]
     values: list[str] = []
     for fragment in fragments:
@@ -159,13 +160,6 @@ def _concatenate(results: Any) -> list:
         elif result is not None:
             out.append(result)
     return out
-
-
-def _jmespath(expression: str) -> Any:
-    try:
-        return jmespath.compile(expression)
-    except JMESPathError as exc:
-        raise ValueError(f"bad JMESPath expression {expression!r}: {exc}") from None
 
 
 def _checked(field: SelectorField) -> SelectorField:

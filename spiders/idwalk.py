@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import scrapy
 from scrapy import signals
@@ -175,8 +175,8 @@ class IdWalkSpider(scrapy.Spider):
                 "text": _scalar(values.get("text")), "deleted": int(deleted),
                 "raw": response.text, "capture_id": capture.get("id"),
             }
-            result["post_media"] = [{"post_id": post_id, "media_url": url}
-                                    for url in dict.fromkeys(as_list(values.get("media")))]
+            result["post_media"] = [{"post_id": post_id, "media_url": url} for url in dict.fromkeys(
+                response.urljoin(u) for u in as_list(values.get("media")))]
         elif item.table == "media":
             result["media"] = {"url": response.url, "sha256": capture.get("payload_sha256"),
                                "content_type": capture.get("content_type"),
@@ -193,6 +193,8 @@ class IdWalkSpider(scrapy.Spider):
         for target, expression in item.discover.items():
             target_item = self.profile.items[target]
             for value in as_list(parser.search(expression, document)):
+                if target_item.url == "{id}":  # a link found in a page: resolve it there
+                    value = urljoin(found_in, value)
                 key = (target, value)
                 if key in self.seen:
                     continue

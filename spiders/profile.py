@@ -382,8 +382,10 @@ def _item(source: str, name: str, spec: Any, all_items: dict) -> ItemType:
             where = f"{prefix}.{section}.{key}"
             if section == "discover" and key not in all_items:
                 raise ProfileError(source, where, f"no item type [items.{key}] to discover into")
-            if not isinstance(expression, str) or not expression.strip():
-                raise ProfileError(source, where, "must be a non-empty expression string")
+            if not (isinstance(expression, (dict, list)) and expression) and not (
+                    isinstance(expression, str) and expression.strip()):
+                raise ProfileError(source, where, "must be a non-empty expression string, "
+                                   "selector table or list (see spiders/profiles/README.md)")
             try:
                 out[key] = compile_expr(expression)
             except ValueError as exc:

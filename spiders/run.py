@@ -23,12 +23,11 @@ logger = logging.getLogger(__name__)
 
 
 def plan_walks(profile: Profile, ids: str | None) -> list[tuple[ItemType, IdRange]]:
-    """The (item type, ID range) pairs to walk; ``--ids`` replaces the first walk's range."""
-    walks = [(item, item.ids) for item in profile.walks]
-    if ids:
-        first, id_range = walks[0]
-        walks[0] = (first, override_ids(id_range, ids))
-    return walks
+    """The (item type, ID range) pairs to walk; ``--ids`` replaces every walk's range.
+
+    Several walks share one ID space on platforms like Elgg (blogs and files by GUID).
+    """
+    return [(item, override_ids(item.ids, ids) if ids else item.ids) for item in profile.walks]
 
 
 def warcinfo_fields(profile: Profile) -> dict[str, str]:

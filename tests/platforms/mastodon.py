@@ -66,7 +66,7 @@ class MastodonFixture(PlatformFixture):
                 self.attachments[status.n] = self.add_media(path, status.asset)
 
     def variables(self) -> dict[str, str]:
-        return {"instance": self.base, "limit": "2"}
+        return {"instance": self.base, "media": self.base, "limit": "2"}
 
     def routes(self) -> list:
         return [(r"/api/v1/statuses/(\d+)", self.get_status),

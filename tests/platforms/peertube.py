@@ -69,6 +69,9 @@ class PeerTubeFixture(PlatformFixture):
     def id_range(self) -> str:
         return "1-8"
 
+    def variables(self) -> dict[str, str]:
+        return {"instance": self.base, "media": self.base}
+
     def routes(self) -> list:
         return [(r"/api/v1/videos/(\d+)", self.get_video), (r"/api/v1/videos", self.list_videos)]
 

@@ -1,0 +1,170 @@
+"""Every bundled real-platform profile crawls its imitation platform end to end.
+
+One module fixture starts the seven fixture servers (tests/platforms/) and runs the
+seven ``lifeboat crawl`` commands at once, as real subprocesses (Scrapy, WARC writing,
+ExifTool extraction). The tests then compare each job's ledger, posts, media and
+media metadata with what its fixture serves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import subprocess
+import sys
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+from click.testing import CliRunner
+
+from crawl import cli
+from platforms import FIXTURES
+from platforms.base import PlatformFixture, serve
+from platforms.make_assets import ASSET_DIR
+from spiders.profile import PROFILES_DIR, ProfileError, load_profile, parse_profile
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = sorted(FIXTURES)
+
+
+@dataclass
+class Crawl:
+    """One finished crawl of one fixture."""
+
+    fixture: PlatformFixture
+    job: Path
+    returncode: int
+    output: str
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        return sqlite_utils.Database(self.job / "archive.db")
+
+
+def crawl_command(fixture: PlatformFixture, job: Path) -> list[str]:
+    args = [sys.executable, str(ROOT / "crawl.py"), "crawl", fixture.profile, "--out", str(job)]
+    for name, value in fixture.variables().items():
+        args += ["--var", f"{name}={value}"]
+    if fixture.id_range():
+        args += ["--ids", fixture.id_range()]
+    return args
+
+
+@pytest.fixture(scope="module")
+def crawls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Crawl]:
+    """All seven crawls, run concurrently against their fixture servers."""
+    base = tmp_path_factory.mktemp("platforms")
+    with ExitStack() as stack:
+        fixtures = {name: stack.enter_context(serve(FIXTURES[name]())) for name in NAMES}
+        running = {name: subprocess.Popen(crawl_command(f, base / name), stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, text=True)
+                   for name, f in fixtures.items()}
+        done = {}
+        for name, process in running.items():
+            output, _ = process.communicate(timeout=240)
+            done[name] = Crawl(fixtures[name], base / name, process.returncode, output)
+    return done
+
+
+@pytest.fixture(params=NAMES)
+def crawl(request: pytest.FixtureRequest, crawls: dict[str, Crawl]) -> Crawl:
+    result = crawls[request.param]
+    assert result.returncode == 0, result.output[-3000:]
+    return result
+
+
+def test_every_walked_item_ends_in_the_state_the_platform_implies(crawl: Crawl) -> None:
+    expected = {(e.item_type, e.id): e.state for e in crawl.fixture.expected()}
+    types = {item_type for item_type, _ in expected}
+    ledger = {(row["item_type"], row["id"]): row["state"]
+              for row in crawl.db["ledger"].rows if row["item_type"] in types}
+    assert ledger == expected
+    # the kinds of answers the fixture was built to give all occur
+    assert "archived" in ledger.values() and "missing" in ledger.values()
+
+
+def test_posts_carry_author_time_and_text_as_served(crawl: Crawl) -> None:
+    posts = {row["id"]: row for row in crawl.db["posts"].rows}
+    expected = [e for e in crawl.fixture.expected() if e.state in ("archived", "deleted")
+                and e.item_type in {"post", "status", "video", "blog", "file"}]
+    assert sorted(posts) == sorted(e.id for e in expected)
+    for item in expected:
+        post = posts[item.id]
+        assert post["profile"] == crawl.fixture.profile
+        assert post["author"] == item.author, item
+        assert post["created_at"] == item.created_at, item
+        assert post["deleted"] == (item.state == "deleted"), item
+        if item.text:
+            assert item.text in post["text"], item
+
+
+def test_media_are_archived_linked_and_geotagged(crawl: Crawl) -> None:
+    db, fixture = crawl.db, crawl.fixture
+    links: dict[str, set[str]] = {}
+    for row in db["post_media"].rows:
+        links.setdefault(row["post_id"], set()).add(row["media_url"])
+    archived = [e for e in fixture.expected() if e.state == "archived" and e.media]
+    assert archived, "the fixture serves no media"
+    for item in archived:
+        assert links.get(item.id) == set(item.media), item
+    media = {row["url"]: row for row in db["media"].rows}
+    metadata = {row["sha256"]: row for row in db["media_metadata"].rows}
+    for url in {url for item in archived for url in item.media}:
+        path = url.removeprefix(fixture.base)
+        asset = fixture.media[path]
+        assert media[url]["sha256"] == hashlib.sha256((ASSET_DIR / asset).read_bytes()).hexdigest()
+        row = metadata[media[url]["sha256"]]
+        position = fixture.gps(path)
+        if position is None:
+            assert row["latitude"] is None
+        else:
+            assert math.isclose(row["latitude"], position[0], abs_tol=1e-5), (url, row)
+            assert math.isclose(row["longitude"], position[1], abs_tol=1e-5), (url, row)
+
+
+def test_only_public_requests_were_made(crawl: Crawl) -> None:
+    assert crawl.fixture.requests
+    for path, headers in crawl.fixture.requests:
+        assert "authorization" not in headers and "cookie" not in headers, path
+        assert "lifeboat" in headers.get("user-agent", ""), path
+
+
+def test_profiles_command_lists_every_bundled_profile_and_its_variables() -> None:
+    result = CliRunner().invoke(cli, ["profiles"])
+    assert result.exit_code == 0
+    for name in [*NAMES, "demo"]:
+        assert f"{name}:" in result.output
+    assert "--var instance=...   (required)" in result.output
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bundled_profile_loads_with_only_its_required_variables(name: str) -> None:
+    required = {"instance": "https://example.org", "media": "https://files.example.org"}
+    profile = load_profile(name, {k: v for k, v in required.items()
+                                  if f'{k} = ""' in (PROFILES_DIR / f"{name}.toml").read_text()})
+    assert profile.name == name and profile.walks
+
+
+BAD_SELECTORS = [
+    ('author = ".owner a["', "items.page.fields.author", "bad CSS selector"),
+    ('author = { xpath = "//a[" }', "items.page.fields.author", "bad XPath selector"),
+    ('media = { css = "img", xpath = "//img" }', "items.page.fields.media", "exactly one of"),
+    ('text = { css = "p", glue = " " }', "items.page.fields.text", "unknown selector key 'glue'"),
+    ('media = { css = "img", regex = "(" }', "items.page.fields.media", "bad regex"),
+    ('author = { jmespath = "a", css = "b" }', "items.page.fields.author", "jmespath is for"),
+    ('media = []', "items.page.fields.media", "must be a non-empty"),
+]
+
+
+@pytest.mark.parametrize("line,key,message", BAD_SELECTORS)
+def test_a_bad_selector_is_an_error_naming_its_key(line: str, key: str, message: str) -> None:
+    text = ('name = "x"\ncontact = "https://example.org"\n[scope]\n'
+            'allowed_hosts = ["https://example.org"]\n[items.page]\n'
+            'url = "https://example.org/view/{id}"\nparse = "html"\ntable = "posts"\n'
+            '[items.page.ids]\nstart = 1\nstop = 2\n[items.page.fields]\n' + line + "\n")
+    with pytest.raises(ProfileError) as error:
+        parse_profile(text, "x.toml", {})
+    assert f"x.toml: {key}: " in str(error.value) and message in str(error.value)
