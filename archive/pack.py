@@ -1,0 +1,148 @@
+"""`lifeboat pack DIR`: a CDXJ index and a WACZ package, for replay in pywb and ReplayWeb.page.
+
+- ``DIR/indexes/index.cdxj``: every response, revisit and resource record of ``DIR/warc/``,
+  indexed by cdxj-indexer (pywb reads it with ``archive_paths`` pointing at ``DIR/warc/``);
+- ``DIR/<job>.wacz``: the WARCs, their index, the crawl logs and a pages list with one page
+  per archived post (URL, capture time, a title naming the post and its author), built and
+  checked by the ``wacz`` package, so ReplayWeb.page opens the archive on its post list.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+import zipfile
+from contextlib import closing, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from warcio.timeutils import timestamp_to_iso_date
+from wacz.main import main as wacz_main
+
+from archive.cdxj import read_cdxj, write_cdxj
+from archive.job import warc_prefix
+from archive.verify import find_warcs
+
+TITLE_TEXT_CHARS = 80
+
+
+class PackError(Exception):
+    """Packing failed; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class PackResult:
+    cdxj: Path
+    cdxj_lines: int
+    wacz: Path
+    pages: int
+    warcs: int
+
+
+def run_pack_command(job_dir: Path) -> None:
+    """The CLI: pack, then say what was written."""
+    try:
+        result = pack_job(job_dir)
+    except PackError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"index: {result.cdxj} ({result.cdxj_lines} lines from {result.warcs} WARC files)")
+    click.echo(f"WACZ:  {result.wacz} ({result.wacz.stat().st_size / 1e6:.1f} MB, "
+               f"{result.pages} pages, one per archived post)")
+    click.echo(f"check: wacz validate -f {result.wacz}")
+
+
+def pack_job(job_dir: Path) -> PackResult:
+    """Write ``indexes/index.cdxj`` and ``<job>.wacz`` for the job in ``job_dir``."""
+    job_dir = Path(job_dir)
+    warcs = find_warcs(job_dir) if (job_dir / "warc").is_dir() else []
+    if not warcs:
+        raise PackError(f"{job_dir}/warc/ holds no WARC files: run `lifeboat crawl ... "
+                        f"--out {job_dir}` first")
+    cdxj = job_dir / "indexes" / "index.cdxj"
+    lines = write_cdxj(warcs, cdxj)
+    pages = post_pages(job_dir, cdxj)
+    wacz = job_dir / f"{warc_prefix(job_dir)}.wacz"
+    write_wacz(wacz, warcs, pages, logs=job_dir / "logs",
+               title=f"lifeboat archive: {job_dir.resolve().name}",
+               description=_description(job_dir))
+    return PackResult(cdxj=cdxj, cdxj_lines=lines, wacz=wacz, pages=len(pages),
+                      warcs=len(warcs))
+
+
+def post_pages(job_dir: Path, cdxj: Path) -> list[dict]:
+    """One page per archived (not deleted) post: its URL, capture time and a title."""
+    db_path = job_dir / "archive.db"
+    if not db_path.is_file():
+        return []
+    when = {line.position: line.timestamp for line in read_cdxj(cdxj)}
+    with closing(sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+        rows = db.execute("""
+            SELECT p.id, p.author, p.text, c.url, c.warc_filename, c.warc_offset
+            FROM posts p JOIN captures c ON c.id = p.capture_id
+            WHERE NOT p.deleted ORDER BY c.id""").fetchall()
+    pages = []
+    for post_id, author, text, url, filename, offset in rows:
+        timestamp = when.get((Path(filename).name, offset))
+        if timestamp is None:
+            raise PackError(f"post {post_id}: its record ({filename} @ offset {offset}) is "
+                            f"not in the index; run `lifeboat verify {job_dir}`")
+        pages.append({"url": url, "ts": timestamp_to_iso_date(timestamp),
+                      "title": _title(post_id, author, text)})
+    return pages
+
+
+def write_wacz(out: Path, warcs: list[Path], pages: list[dict], logs: Path | None = None,
+               title: str = "", description: str = "") -> None:
+    """Build ``out`` with the ``wacz`` package; every page must match an archived record."""
+    partial = out.with_name(out.name + ".partial")
+    args = ["create", "-o", str(partial), *map(str, warcs), "--hash-type", "sha256"]
+    if title:
+        args += ["--title", title]
+    if description:
+        args += ["--desc", description]
+    if logs is not None and logs.is_dir() and all(p.is_file() for p in logs.iterdir()):
+        args += ["--log-directory", str(logs)]
+    pages_file = out.with_name(out.stem + ".pages.jsonl")
+    if pages:
+        with open(pages_file, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps({"format": "json-pages-1.0", "id": "pages",
+                                 "title": "Archived posts"}) + "\n")
+            for page in pages:
+                fh.write(json.dumps(page, ensure_ascii=False) + "\n")
+        args += ["--pages", str(pages_file)]
+    said = io.StringIO()
+    try:
+        with redirect_stdout(said):
+            code = wacz_main(args)
+    finally:
+        pages_file.unlink(missing_ok=True)
+    packed = _count_pages(partial) if code == 0 else 0
+    if code != 0 or packed != len(pages):
+        partial.unlink(missing_ok=True)
+        raise PackError(f"wacz create failed ({packed} of {len(pages)} pages matched a "
+                        f"record):\n{said.getvalue().strip()}")
+    os.replace(partial, out)
+
+
+def _count_pages(wacz: Path) -> int:
+    with zipfile.ZipFile(wacz) as zf:
+        if "pages/pages.jsonl" not in zf.namelist():
+            return 0
+        with zf.open("pages/pages.jsonl") as fh:
+            return sum(1 for line in fh if line.strip()) - 1
+
+
+def _title(post_id: str, author: str | None, text: str | None) -> str:
+    head = f"Post {post_id}" + (f" by {author}" if author else "")
+    if not text:
+        return head
+    text = " ".join(text.split())
+    return f"{head}: {text[:TITLE_TEXT_CHARS]}" + ("..." if len(text) > TITLE_TEXT_CHARS else "")
+
+
+def _description(job_dir: Path) -> str:
+    return (f"Posts and media archived by lifeboat into {job_dir.resolve().name}/warc/; "
+            "the SQLite database (archive.db) beside this file holds the extracted rows.")
