@@ -59,23 +59,94 @@ def demo(posts: int, seed: int, out: Path | None, port: int, no_serve: bool) -> 
               help="Rotate WARC files at this size (e.g. 500MB, 1GB).")
 @click.option("--no-extract", is_flag=True, help="Skip ExifTool extraction after the crawl.")
 @click.option("--dry-run", is_flag=True, help="Print the effective settings and stop.")
+@click.option("--redis", "redis_url", default=None, metavar="URL",
+              help="Be a worker of the walk `lifeboat seed` put in this Redis "
+                   "(e.g. redis://coordinator:6379/0); DIR is then this worker's shard.")
+@click.option("--worker", default=None, metavar="NAME",
+              help="With --redis: this worker's name, unique per machine (default: host name).")
 def crawl(profile: str, job_dir: Path, ids: str | None, variables: tuple[str, ...],
           concurrency: int | None, warc_max_size: str, no_extract: bool,
-          dry_run: bool) -> None:
+          dry_run: bool, redis_url: str | None, worker: str | None) -> None:
     """Walk PROFILE's endpoints into the job directory DIR (re-running resumes).
 
     PROFILE is a bundled profile name (see `lifeboat profiles`) or a TOML file.
+    With --redis, claim chunks of a seeded walk until none are left (see `lifeboat seed`).
 
-    Example:
+    Examples:
 
         lifeboat crawl demo --out jobs/demo --var api=http://127.0.0.1:8080 \\
             --var media=http://127.0.0.1:8081 --ids 1-500
+
+        lifeboat crawl demo --redis redis://10.0.0.1:6379/0 --worker w1 --out shards/w1
     """
+    if redis_url or worker:
+        if not redis_url:
+            raise click.ClickException("--worker goes with --redis URL (see lifeboat seed -h)")
+        if ids:
+            raise click.ClickException("a worker walks the chunks in Redis: give --ids to "
+                                       "lifeboat seed instead")
+        from spiders.distributed import run_worker_command
+
+        run_worker_command(profile=profile, job_dir=job_dir, redis_url=redis_url, worker=worker,
+                           variables=variables, concurrency=concurrency,
+                           warc_max_size=warc_max_size, extract=not no_extract, dry_run=dry_run)
+        return
     from spiders.run import run_crawl_command
 
     run_crawl_command(profile=profile, job_dir=job_dir, ids=ids, variables=variables,
                       concurrency=concurrency, warc_max_size=warc_max_size,
                       extract=not no_extract, dry_run=dry_run)
+
+
+@cli.command()
+@click.argument("profile")
+@click.option("--redis", "redis_url", required=True, metavar="URL",
+              help="The coordinator's Redis, e.g. redis://127.0.0.1:6379/0.")
+@click.option("--ids", default=None, help="ID range A-B, overriding the profile's.")
+@click.option("--chunk", default=1000, show_default=True, type=int,
+              help="IDs per chunk (the unit a worker claims, leases and finishes).")
+@click.option("--lease", default=60.0, show_default=True, type=float,
+              help="Seconds a claimed chunk stays with a worker that stops renewing it.")
+@click.option("--var", "variables", multiple=True, metavar="K=V",
+              help="Profile variable, stored for the workers (repeatable).")
+@click.option("--reset", is_flag=True, help="Delete this profile's walk from Redis first.")
+def seed(profile: str, redis_url: str, ids: str | None, chunk: int, lease: float,
+         variables: tuple[str, ...], reset: bool) -> None:
+    """Put PROFILE's ID walk into Redis as chunks for distributed workers.
+
+    Workers then run `lifeboat crawl PROFILE --redis URL --worker NAME --out DIR`
+    on any number of machines; `lifeboat merge` joins their shards.
+
+    Example:
+
+        lifeboat seed demo --redis redis://127.0.0.1:6379/0 --ids 1-100000 --chunk 1000 \\
+            --var api=http://127.0.0.1:8080 --var media=http://127.0.0.1:8081
+    """
+    from spiders.distributed import run_seed_command
+
+    run_seed_command(profile=profile, redis_url=redis_url, ids=ids, chunk=chunk, lease=lease,
+                     variables=variables, reset=reset)
+
+
+@cli.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("shards", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--move", is_flag=True,
+              help="Move the shards' WARC files into OUT/warc (default: hard link or copy).")
+def merge(out: Path, shards: tuple[Path, ...], move: bool) -> None:
+    """Merge worker shard directories into one job directory OUT.
+
+    Rows are deduplicated (captures by WARC record id, one ledger row per ID), WARC
+    files land in OUT/warc; extract, serve, verify and pack then work on OUT.
+
+    Example:
+
+        lifeboat merge jobs/demo shards/w1 shards/w2
+    """
+    from archive.merge import run_merge_command
+
+    run_merge_command(out=out, shards=shards, move=move)
 
 
 @cli.command()

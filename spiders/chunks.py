@@ -1,0 +1,301 @@
+"""The shared walk of a distributed crawl: ID chunks in Redis, leased to workers.
+
+``lifeboat seed`` cuts each ID range into chunks; a worker *claims* a chunk, which leases
+it (``leases``: chunk -> expiry in Redis' own clock), renews the lease from a heartbeat,
+reports every item it has committed to its shard (``fin:<chunk>``) and finally marks the
+chunk done. A chunk whose lease ran out goes back to ``pending`` and the next claimer
+walks it again, skipping what was reported finished. ``done`` is written with HSETNX: a
+chunk finished twice is recorded once.
+
+Items discovered while walking a chunk (users, media) belong to the first chunk that
+found them (``seen``: item key -> chunk, ``found:<chunk>``): only that chunk's worker
+fetches them, and whoever walks the chunk again after a crash fetches them too.
+
+Keys, under ``lifeboat:<profile>:``: ``meta`` (hash), ``chunks`` (hash chunk -> "item
+start stop"), ``pending`` (zset, score = chunk number), ``leases`` (zset), ``owner``
+(hash chunk -> worker), ``done`` (hash chunk -> worker), ``seen`` (hash), ``found:<n>``,
+``fin:<n>`` (sets, deleted when chunk n is done), ``pause:<host>`` (shared politeness).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Iterable
+
+import redis
+
+# every script reads the time from Redis, so workers' clocks never need to agree
+_NOW = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+
+_CLAIM = _NOW + """
+local pending, leases, owner, chunks, done = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now)
+for _, c in ipairs(expired) do
+  redis.call('ZREM', leases, c)
+  redis.call('HDEL', owner, c)
+  if redis.call('HEXISTS', done, c) == 0 then redis.call('ZADD', pending, tonumber(c), c) end
+end
+local popped = redis.call('ZPOPMIN', pending)
+if #popped == 0 then return {false, #expired} end
+local c = popped[1]
+redis.call('ZADD', leases, now + tonumber(ARGV[2]), c)
+redis.call('HSET', owner, c, ARGV[1])
+return {c, #expired, redis.call('HGET', chunks, c)}
+"""
+
+_RENEW = _NOW + """
+local leases, owner, done = KEYS[1], KEYS[2], KEYS[3]
+local lost = {}
+for i = 3, #ARGV do
+  local c = ARGV[i]
+  if redis.call('HGET', owner, c) == ARGV[1] and redis.call('HEXISTS', done, c) == 0 then
+    redis.call('ZADD', leases, now + tonumber(ARGV[2]), c)
+  else
+    table.insert(lost, c)
+  end
+end
+return lost
+"""
+
+_COMPLETE = """
+local leases, owner, done, pending, fin, found = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local first = redis.call('HSETNX', done, ARGV[1], ARGV[2])
+redis.call('ZREM', leases, ARGV[1])
+redis.call('HDEL', owner, ARGV[1])
+redis.call('ZREM', pending, ARGV[1])
+redis.call('DEL', fin, found)
+return first
+"""
+
+_RELEASE = """
+local leases, owner, pending, done = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local released = {}
+local all = redis.call('HGETALL', owner)
+for i = 1, #all, 2 do
+  local c = all[i]
+  if all[i + 1] == ARGV[1] then
+    redis.call('HDEL', owner, c)
+    redis.call('ZREM', leases, c)
+    if redis.call('HEXISTS', done, c) == 0 then
+      redis.call('ZADD', pending, tonumber(c), c)
+      table.insert(released, c)
+    end
+  end
+end
+return released
+"""
+
+_CLAIM_ITEM = """
+local seen, found, fin, done = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local chunk, key = ARGV[1], ARGV[2]
+local holder = redis.call('HGET', seen, key)
+if not holder then
+  redis.call('HSET', seen, key, chunk)
+  redis.call('SADD', found, key)
+  return 1
+end
+if holder ~= chunk or redis.call('HEXISTS', done, chunk) == 1 then return 0 end
+return 1 - redis.call('SISMEMBER', fin, key)
+"""
+
+_PAUSE = _NOW + """
+local until_ms = now + tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if until_ms > current then redis.call('SET', KEYS[1], until_ms, 'PX', ARGV[1]) end
+return redis.call('PTTL', KEYS[1])
+"""
+
+
+class SeedMismatch(Exception):
+    """Redis already holds a different walk for this profile: reuse the same --ids and
+    --chunk, or start over with `lifeboat seed ... --reset`."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One claimed chunk: IDs ``start``..``stop`` (numbers, inclusive) of ``item_type``."""
+
+    number: str
+    item_type: str
+    start: int
+    stop: int
+
+
+def _chunk(number: str, spec: str) -> Chunk:
+    item_type, start, stop = spec.split()
+    return Chunk(number, item_type, int(start), int(stop))
+
+
+def item_key(item_type: str, item_id: str) -> str:
+    """``post:17``: how an item is named in Redis (item type names have no ``:``)."""
+    return f"{item_type}:{item_id}"
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for ``url`` (``redis://host:6379/0``); fails early with a clear message."""
+    from scrapy_redis.connection import get_redis
+
+    client = get_redis(url=url, decode_responses=True, socket_connect_timeout=10)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise ConnectionError(f"cannot reach Redis at {url} ({exc}); start redis-server "
+                              "or give the coordinator's --redis URL") from None
+    return client
+
+
+class ChunkQueue:
+    """The leased chunk queue of one profile's walk on one Redis server."""
+
+    def __init__(self, client: redis.Redis, profile: str):
+        self.r = client
+        self.prefix = f"lifeboat:{profile}:"
+        self._claim = client.register_script(_CLAIM)
+        self._renew = client.register_script(_RENEW)
+        self._complete = client.register_script(_COMPLETE)
+        self._release = client.register_script(_RELEASE)
+        self._claim_item = client.register_script(_CLAIM_ITEM)
+        self._pause = client.register_script(_PAUSE)
+
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+    # ---------------------------------------------------------------- seeding
+
+    def seed(self, walks: Iterable[tuple[str, int, int, str]], chunk_size: int,
+             lease_seconds: float, variables: dict[str, str], reset: bool = False) -> int:
+        """Cut ``walks`` ([(item type, first, last, order)]) into chunks; returns how many.
+
+        Seeding the same walk again changes nothing; a different one raises SeedMismatch.
+        """
+        walks = list(walks)
+        plan = json.dumps({"walks": walks, "chunk": chunk_size})
+        if reset:
+            self.reset()
+        meta = self.r.hgetall(self.key("meta"))
+        if meta:
+            if meta.get("plan") != plan:
+                raise SeedMismatch(f"{self.prefix}* already holds another walk "
+                                   f"({meta.get('plan')}): " + SeedMismatch.__doc__)
+            return int(meta["chunks"])
+        specs: dict[str, str] = {}
+        for item_type, first, last, order in walks:
+            starts = range(first, last + 1, chunk_size)
+            if order == "descending":
+                starts = reversed(starts)
+            for start in starts:
+                specs[str(len(specs))] = f"{item_type} {start} {min(start + chunk_size - 1, last)}"
+        pipe = self.r.pipeline(transaction=True)
+        for number in range(0, len(specs), 1000):
+            batch = {n: specs[n] for n in list(specs)[number:number + 1000]}
+            pipe.hset(self.key("chunks"), mapping=batch)
+            pipe.zadd(self.key("pending"), {n: int(n) for n in batch})
+        pipe.hset(self.key("meta"), mapping={
+            "plan": plan, "chunks": len(specs), "lease_ms": int(lease_seconds * 1000),
+            "vars": json.dumps(variables), "seeded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                      time.gmtime())})
+        pipe.execute()
+        return len(specs)
+
+    def reset(self) -> int:
+        """Delete every key of this walk; returns how many were deleted."""
+        keys = list(self.r.scan_iter(match=self.prefix + "*", count=1000))
+        for start in range(0, len(keys), 500):
+            self.r.delete(*keys[start:start + 500])
+        return len(keys)
+
+    def meta(self) -> dict[str, str]:
+        return self.r.hgetall(self.key("meta"))
+
+    @property
+    def lease_ms(self) -> int:
+        return int(self.r.hget(self.key("meta"), "lease_ms") or 60_000)
+
+    # ---------------------------------------------------------------- leases
+
+    def claim(self, worker: str) -> Chunk | None:
+        """Lease the next pending chunk (expired leases go back to pending first)."""
+        result = self._claim(keys=[self.key(k) for k in ("pending", "leases", "owner", "chunks",
+                                                         "done")],
+                             args=[worker, self.lease_ms])
+        if not result[0]:
+            return None
+        return _chunk(result[0], result[2])
+
+    def renew(self, worker: str, chunks: Iterable[str]) -> list[str]:
+        """Extend the leases ``worker`` holds; returns the chunks it no longer holds."""
+        chunks = list(chunks)
+        if not chunks:
+            return []
+        return self._renew(keys=[self.key("leases"), self.key("owner"), self.key("done")],
+                           args=[worker, self.lease_ms, *chunks])
+
+    def complete(self, chunk: str, worker: str) -> bool:
+        """Mark ``chunk`` done; False when it was already done (recorded once)."""
+        return bool(self._complete(
+            keys=[self.key(k) for k in ("leases", "owner", "done", "pending",
+                                        f"fin:{chunk}", f"found:{chunk}")],
+            args=[chunk, worker]))
+
+    def release(self, worker: str) -> list[str]:
+        """Give back every chunk leased to ``worker`` (a restart or a clean stop)."""
+        return self._release(keys=[self.key(k) for k in ("leases", "owner", "pending", "done")],
+                             args=[worker])
+
+    def held_by(self, worker: str) -> list[Chunk]:
+        """The chunks leased to ``worker`` right now."""
+        owned = [c for c, w in self.r.hgetall(self.key("owner")).items() if w == worker]
+        specs = self.r.hmget(self.key("chunks"), owned) if owned else []
+        return [_chunk(number, spec) for number, spec in zip(owned, specs)]
+
+    # ---------------------------------------------------------------- items
+
+    def finished(self, chunk: str) -> set[str]:
+        """Item keys reported finished under ``chunk``."""
+        return self.r.smembers(self.key(f"fin:{chunk}"))
+
+    def found(self, chunk: str) -> set[str]:
+        """Discovered item keys that belong to ``chunk``."""
+        return self.r.smembers(self.key(f"found:{chunk}"))
+
+    def report(self, finished: dict[str, list[str]]) -> None:
+        """Record items committed to a shard: {chunk: [item key, ...]}."""
+        pipe = self.r.pipeline(transaction=False)
+        for chunk, keys in finished.items():
+            if keys:
+                pipe.sadd(self.key(f"fin:{chunk}"), *keys)
+        pipe.execute()
+
+    def claim_item(self, chunk: str, key: str) -> bool:
+        """True when the walker of ``chunk`` should fetch discovered item ``key``."""
+        return bool(self._claim_item(
+            keys=[self.key("seen"), self.key(f"found:{chunk}"), self.key(f"fin:{chunk}"),
+                  self.key("done")], args=[chunk, key]))
+
+    # ---------------------------------------------------------------- state
+
+    def counts(self) -> dict[str, int]:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hlen(self.key("chunks"))
+        pipe.zcard(self.key("pending"))
+        pipe.zcard(self.key("leases"))
+        pipe.hlen(self.key("done"))
+        total, pending, leased, done = pipe.execute()
+        return {"chunks": total, "pending": pending, "leased": leased, "done": done}
+
+    def all_done(self) -> bool:
+        counts = self.counts()
+        return counts["chunks"] > 0 and counts["done"] >= counts["chunks"]
+
+    # ---------------------------------------------------------------- politeness
+
+    def pause_host(self, host: str, seconds: float) -> float:
+        """Every worker holds requests to ``host`` for ``seconds``; returns the pause left."""
+        left = self._pause(keys=[self.key(f"pause:{host}")], args=[max(1, int(seconds * 1000))])
+        return max(0, int(left)) / 1000
+
+    def host_pause(self, host: str) -> float:
+        """Seconds every worker must still wait before sending to ``host`` (0: none)."""
+        return max(0, int(self.r.pttl(self.key(f"pause:{host}")))) / 1000

@@ -1,0 +1,90 @@
+"""Cross-worker politeness: a ``Retry-After`` seen by one worker slows every worker.
+
+``SharedPauseRecord`` (before ``PoliteRetryMiddleware`` on the response path) writes a
+429/503 ``Retry-After`` into Redis as ``lifeboat:<profile>:pause:<host>`` with that
+expiry; ``SharedPauseWait`` (before it on the request path, so ``logs/requests.log``
+only shows requests really sent) holds every request to a paused host until the pause
+has run out. Workers look the pause up at most every ``LIFEBOAT_SHARED_PAUSE_CHECK``
+seconds per host, so a busy crawl costs Redis a few calls a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from scrapy.exceptions import NotConfigured
+
+from spiders.middlewares import PAUSE_STATUSES, parse_retry_after
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.http import Request, Response
+
+    from spiders.chunks import ChunkQueue
+
+logger = logging.getLogger(__name__)
+
+
+def _host(request: Request) -> str:
+    return request.meta.get("download_slot") or urlsplit(request.url).netloc
+
+
+class _SharedPause:
+    def __init__(self, crawler: Crawler):
+        if not crawler.settings.get("REDIS_URL"):
+            raise NotConfigured
+        self.crawler = crawler
+        self.check_every = crawler.settings.getfloat("LIFEBOAT_SHARED_PAUSE_CHECK", 0.25)
+        self.cap = crawler.settings.getfloat("LIFEBOAT_RETRY_AFTER_MAX", 600.0)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler):
+        return cls(crawler)
+
+    @property
+    def queue(self) -> ChunkQueue:
+        return self.crawler.spider.queue
+
+    @property
+    def known(self) -> dict[str, tuple[float, float]]:
+        """host -> (checked at, paused until), in this process's clock; shared by both."""
+        return self.crawler.spider.__dict__.setdefault("lifeboat_shared_pauses", {})
+
+
+class SharedPauseWait(_SharedPause):
+    """Downloader middleware: wait while another worker's Retry-After pauses the host."""
+
+    async def process_request(self, request: Request) -> None:
+        host = _host(request)
+        while True:
+            now = time.time()
+            checked, until = self.known.get(host, (0.0, 0.0))
+            if now - checked >= self.check_every:
+                until = now + self.queue.host_pause(host)
+                self.known[host] = (now, until)
+            if until <= now:
+                return None
+            self.crawler.stats.inc_value("lifeboat/shared_pause_waits")
+            await asyncio.sleep(min(until - now, self.check_every * 4))
+
+
+class SharedPauseRecord(_SharedPause):
+    """Downloader middleware: publish a 429/503 Retry-After to every worker."""
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        header = response.headers.get("Retry-After")
+        if response.status not in PAUSE_STATUSES or not header:
+            return response
+        seconds = parse_retry_after(header.decode("latin-1"))
+        if seconds:
+            host = _host(request)
+            left = self.queue.pause_host(host, min(seconds, self.cap))
+            self.known[host] = (time.time(), time.time() + left)
+            self.crawler.stats.inc_value("lifeboat/shared_pauses_published")
+            logger.info("Retry-After %.1f s on %s: every worker pauses %s", seconds,
+                        request.url, host)
+        return response

@@ -1,0 +1,339 @@
+"""One worker of a distributed crawl: the ID-walk spider fed by leased chunks from Redis.
+
+``WorkerSpider`` is ``IdWalkSpider`` with a different source of IDs: its ``start()``
+claims a chunk (``spiders.chunks``), yields that chunk's requests as fast as Scrapy has
+room, and claims the next one, until every chunk of the walk is done. Requests go
+through scrapy-redis' scheduler (this worker's frontier lives in Redis); discovered
+items pass ``ChunkDupeFilter``, scrapy-redis' dupefilter with the seen-set shared by all
+workers and tied to the chunk that found each item. A heartbeat commits the shard,
+reports committed items to Redis, marks finished chunks done and renews the leases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
+
+import click
+import scrapy
+from scrapy import signals
+from scrapy_redis.dupefilter import RFPDupeFilter
+
+from archive.job import Job, warc_prefix
+from archive.store import JobStore
+from archive.writer import RotatingWarcWriter
+from spiders.chunks import Chunk, ChunkQueue, item_key
+from spiders.idwalk import DISCOVERED_PRIORITY, IdWalkSpider
+from spiders.profile import IdRange
+
+if TYPE_CHECKING:
+    import sqlite_utils
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+NOT_FINISHED = ("queued",)
+
+
+class ChunkTracker:
+    """Which chunk each in-flight item belongs to, and when a chunk has nothing left."""
+
+    def __init__(self) -> None:
+        self.owner: dict[str, str] = {}
+        self.open: Counter[str] = Counter()
+        self.held: set[str] = set()
+        self.walking: set[str] = set()
+
+    def hold(self, chunk: str) -> None:
+        self.held.add(chunk)
+        self.walking.add(chunk)
+
+    def walked(self, chunk: str) -> None:
+        """Every request of ``chunk``'s own IDs has been handed to Scrapy."""
+        self.walking.discard(chunk)
+
+    def expect(self, chunk: str, key: str) -> bool:
+        """An item of ``chunk`` is requested; False if it is already in flight."""
+        if key in self.owner:
+            return False
+        self.owner[key] = chunk
+        self.open[chunk] += 1
+        return True
+
+    def finish(self, key: str) -> str | None:
+        """An item reached its ledger state (or will not be fetched); returns its chunk."""
+        chunk = self.owner.pop(key, None)
+        if chunk is not None:
+            self.open[chunk] -= 1
+        return chunk
+
+    def completable(self) -> list[str]:
+        return [c for c in self.held if c not in self.walking and self.open[c] <= 0]
+
+    def stuck(self) -> dict[str, list[str]]:
+        """Walked chunks still waiting for items: {chunk: [item key, ...]}."""
+        out: dict[str, list[str]] = defaultdict(list)
+        for key, chunk in self.owner.items():
+            if chunk not in self.walking:
+                out[chunk].append(key)
+        return out
+
+    def forget(self, chunk: str) -> None:
+        self.held.discard(chunk)
+        self.open.pop(chunk, None)
+        for key in [k for k, c in self.owner.items() if c == chunk]:
+            del self.owner[key]
+
+
+class ReportingStore(JobStore):
+    """The shard's row store; after each commit, tells Redis which items are finished."""
+
+    queue: ChunkQueue
+    tracker: ChunkTracker
+    _finished: dict[str, list[str]]
+
+    @classmethod
+    def adopt(cls, store: JobStore, queue: ChunkQueue, tracker: ChunkTracker) -> ReportingStore:
+        """Make the store ``Job.open`` built (however it built it) report to Redis."""
+        store.__class__ = cls
+        store.queue, store.tracker, store._finished = queue, tracker, defaultdict(list)
+        return store
+
+    def add_result(self, result: dict[str, Any]) -> None:
+        ledger = result.get("ledger")
+        if ledger:
+            key = item_key(ledger["item_type"], ledger["id"])
+            chunk = self.tracker.finish(key)
+            if chunk is not None:
+                self._finished[chunk].append(key)
+        super().add_result(result)
+
+    def flush(self) -> None:
+        finished, self._finished = self._finished, defaultdict(list)
+        super().flush()
+        if finished:
+            self.queue.report(finished)
+
+
+def worker_prefix(job_dir: Path, worker: str) -> str:
+    """WARC file name prefix of a worker's shard: the directory's name and the worker's."""
+    base = warc_prefix(job_dir)
+    return base if base == worker or base.endswith(f"-{worker}") else f"{base}-{worker}"
+
+
+class WorkerJob(Job):
+    """A shard job directory: WARC names carry the worker, commits are reported to Redis."""
+
+    def __init__(self, job_dir: Path, profile_name: str, warc_max_size: int,
+                 warcinfo: dict[str, str], worker: str, queue: ChunkQueue,
+                 tracker: ChunkTracker):
+        super().__init__(job_dir, profile_name, warc_max_size, warcinfo)
+        self.worker, self.queue, self.tracker = worker, queue, tracker
+
+    def open(self) -> WorkerJob:
+        super().open()
+        self.store = ReportingStore.adopt(self.store, self.queue, self.tracker)
+        # the writer opens its first file lazily: replacing it here writes nothing twice
+        self.writer = RotatingWarcWriter(self.warc_dir, worker_prefix(self.dir, self.worker),
+                                         self.warc_max_size, self.warcinfo)
+        return self
+
+
+class ChunkDupeFilter(RFPDupeFilter):
+    """scrapy-redis' dupefilter, shared by every worker: a discovered item is fetched by
+    the chunk that found it first (and by whoever walks that chunk again after a crash)."""
+
+    @classmethod
+    def from_spider(cls, spider: WorkerSpider) -> ChunkDupeFilter:
+        dupefilter = cls(spider.queue.r, spider.queue.key("seen"))
+        dupefilter.spider = spider
+        return dupefilter
+
+    def request_seen(self, request: scrapy.Request) -> bool:
+        chunk, item = request.meta.get("lifeboat_chunk"), request.meta.get("lifeboat_item")
+        if chunk is None or item is None:
+            return False
+        key = item_key(*item)
+        if self.spider.queue.claim_item(chunk, key):
+            return False
+        self.spider.tracker.finish(key)
+        return True
+
+    def clear(self) -> None:
+        """Never cleared by one worker: the seen-set belongs to the whole walk."""
+
+
+def terminal_ids(db: sqlite_utils.Database, profile: str, item_type: str,
+                 ids: list[str]) -> set[str]:
+    """Which of ``ids`` this shard already finished (any ledger state but queued)."""
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        found.update(row[0] for row in db.execute(
+            f"SELECT id FROM ledger WHERE profile = ? AND item_type = ? AND state != 'queued' "
+            f"AND id IN ({','.join('?' * len(chunk))})", [profile, item_type, *chunk]))
+    return found
+
+
+class WorkerSpider(IdWalkSpider):
+    """Walks the chunks it claims from ``queue`` into its shard ``job``."""
+
+    name = "lifeboat-worker"
+
+    def __init__(self, profile, job: WorkerJob, queue: ChunkQueue, worker: str,
+                 tracker: ChunkTracker, heartbeat: float = 1.0, poll: float = 0.5,
+                 **kwargs: Any):
+        super().__init__(profile=profile, job=job, walks=[], **kwargs)
+        self.queue, self.worker, self.tracker = queue, worker, tracker
+        self.heartbeat, self.poll = heartbeat, poll
+        self._beat: asyncio.Task | None = None
+        self.completed = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WorkerSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.on_opened, signal=signals.spider_opened)
+        crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
+        return spider
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_opened(self) -> None:
+        self._beat = asyncio.ensure_future(self._heartbeat())
+
+    def on_closed(self, reason: str) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+        self.tick()
+        if self.tracker.held:
+            released = self.queue.release(self.worker)
+            self.say(f"stopped ({reason}): chunks {', '.join(released) or 'none'} "
+                     "given back to the queue")
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                self.tick()
+            except Exception:  # Redis away for a moment: the next beat tries again
+                logger.exception("heartbeat failed")
+
+    def tick(self) -> None:
+        """Commit the shard (reporting finished items), close finished chunks, renew."""
+        self.job.store.flush()
+        for chunk in self.tracker.completable():
+            first = self.queue.complete(chunk, self.worker)
+            self.tracker.forget(chunk)
+            self.completed += 1
+            self.say(f"chunk {chunk} done" + ("" if first else " (already done by another "
+                                                                "worker; recorded once)"))
+        lost = self.queue.renew(self.worker, self.tracker.held)
+        for chunk in lost:
+            logger.warning("lease on chunk %s lost (expired and claimed again); finishing "
+                           "it anyway, merge keeps one copy of each item", chunk)
+
+    def say(self, message: str) -> None:
+        logger.info("%s", message)
+        click.echo(f"lifeboat worker {self.worker}: {message}", err=True)
+
+    # ------------------------------------------------------------------ requests
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        released = self.resume_own_chunks()
+        if released:
+            self.say(f"restarted: chunks {', '.join(released)} given back to the queue")
+        idle_polls = 0
+        while True:
+            await self._wait_for_room()
+            chunk = self.queue.claim(self.worker)
+            if chunk is None:
+                if self.queue.all_done():
+                    return
+                idle_polls = idle_polls + 1 if self._idle() else 0
+                if idle_polls >= 4:
+                    self._give_up_stuck()
+                await asyncio.sleep(self.poll)
+                continue
+            idle_polls = 0
+            self.say(f"claimed chunk {chunk.number} ({chunk.item_type} "
+                     f"{chunk.start}-{chunk.stop})")
+            self.tracker.hold(chunk.number)
+            for request in self.chunk_requests(chunk):
+                await self._wait_for_room()
+                yield request
+            self.tracker.walked(chunk.number)
+
+    def resume_own_chunks(self) -> list[str]:
+        """After a crash: report what the shard committed for chunks still leased to this
+        worker's name, then give those chunks back so that any worker can finish them."""
+        for chunk in self.queue.held_by(self.worker):
+            keys = [item_key(chunk.item_type, i) for i in self._finished_here(chunk)]
+            self.queue.report({chunk.number: keys})
+        return self.queue.release(self.worker)
+
+    def _finished_here(self, chunk: Chunk) -> list[str]:
+        ids = list(self._id_range(chunk))
+        return sorted(terminal_ids(self.job.db, self.profile.name, chunk.item_type, ids))
+
+    def _id_range(self, chunk: Chunk) -> IdRange:
+        ids = self.profile.items[chunk.item_type].ids
+        return IdRange(chunk.start, chunk.stop, ids.pad, ids.format, ids.order)
+
+    def chunk_requests(self, chunk: Chunk) -> Iterator[scrapy.Request]:
+        """Requests for the chunk's IDs and discovered items not finished by anyone yet."""
+        finished = self.queue.finished(chunk.number)
+        todo: dict[str, list[str]] = defaultdict(list)
+        for item_id in self._id_range(chunk):
+            if item_key(chunk.item_type, item_id) not in finished:
+                todo[chunk.item_type].append(item_id)
+        for key in self.queue.found(chunk.number) - finished:
+            item_type, _, item_id = key.partition(":")
+            if item_type in self.profile.items:
+                todo[item_type].append(item_id)
+        reconciled = []
+        for item_type, ids in todo.items():
+            done_here = terminal_ids(self.job.db, self.profile.name, item_type, ids)
+            reconciled += [item_key(item_type, i) for i in done_here]
+            item = self.profile.items[item_type]
+            priority = 0 if item_type == chunk.item_type else DISCOVERED_PRIORITY
+            for item_id in ids:
+                if item_id in done_here:
+                    continue
+                request = self.request_for(item, item_id, priority)
+                if request is None:
+                    continue
+                self.seen.add((item_type, item_id))
+                if self.tracker.expect(chunk.number, item_key(item_type, item_id)):
+                    request.meta["lifeboat_chunk"] = chunk.number
+                    yield request
+        if reconciled:
+            self.queue.report({chunk.number: reconciled})
+
+    def parse_item(self, response: scrapy.http.Response) -> Iterator[Any]:
+        chunk = response.meta.get("lifeboat_chunk")
+        outputs = list(super().parse_item(response))
+        for output in outputs:
+            if isinstance(output, scrapy.Request) and "lifeboat_chunk" not in output.meta:
+                output.meta["lifeboat_chunk"] = chunk
+                if "lifeboat_redirects" not in output.meta:  # discovered: the dupefilter decides
+                    output.dont_filter = False
+                    self.tracker.expect(chunk, item_key(*output.meta["lifeboat_item"]))
+        yield from outputs
+
+    # ------------------------------------------------------------------ safety net
+
+    def _idle(self) -> bool:
+        engine = self.crawler.engine
+        return not engine.downloader.active and engine.scraper.slot.is_idle()
+
+    def _give_up_stuck(self) -> None:
+        """Nothing in flight, yet items of walked chunks never reached the ledger (a
+        request dropped on the way): close those chunks rather than wait for ever."""
+        for chunk, keys in self.tracker.stuck().items():
+            logger.error("chunk %s: %d items never reached the ledger (e.g. %s); closing it",
+                         chunk, len(keys), keys[:3])
+            for key in keys:
+                self.tracker.finish(key)
