@@ -63,6 +63,7 @@ def run_serve_command(job_dir: Path, host: str = "127.0.0.1", port: int = 8001,
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host.strip("[]"), port))
+    sock.listen(2048)  # connections queue from now on, so the URL printed next works
     bound_port = sock.getsockname()[1]
     url_host = f"[{host}]" if ":" in host else host
     url = f"http://{url_host}:{bound_port}/"
