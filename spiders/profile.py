@@ -492,6 +492,11 @@ def run_profiles_command() -> None:
     import click
 
     for name, description, variables in bundled_profiles():
+        text = (PROFILES_DIR / f"{name}.toml").read_text(encoding="utf-8")
         click.echo(f"{name}: {description}")
         for var, default in variables.items():
-            click.echo(f"    --var {var}=...   " + (f"(default {default})" if default else "(required)"))
+            # the comment after the variable in [vars], if any, says what it is
+            note = re.search(rf'(?m)^{re.escape(var)}\s*=\s*"[^"\n]*"\s*#\s*(?:required:\s*)?(.*)$',
+                             text)
+            click.echo(f"    --var {var}=...   " + (f"(default {default})" if default else "(required)")
+                       + (f"  {note.group(1).strip()}" if note else ""))
