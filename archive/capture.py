@@ -61,8 +61,12 @@ class DigestIndex:
     def get(self, digest: str) -> Original | None:
         return self._by_digest.get(digest)
 
-    def add(self, digest: str, original: Original) -> None:
-        self._by_digest.setdefault(digest, original)
+    def add_row(self, row: dict[str, Any]) -> None:
+        """Remember a captures row about to be committed, if it holds a payload to reuse."""
+        if row["warc_type"] == "response" and 200 <= row["status"] < 300 \
+                and row["payload_size"] > 0:
+            self._by_digest.setdefault(
+                row["payload_sha256"], Original(row["warc_record_id"], row["url"], row["fetched_at"]))
 
 
 def warc_digest(sha256_hex: str) -> str:
@@ -159,9 +163,7 @@ def capture_exchange(job: Job, request: Request, response: Response) -> dict[str
         "warc_type": "revisit" if original else "response",
         "refers_to": original.record_id if original else None,
     }
-    if original is None and dedup_candidate(response):
-        job.digests.add(sha256_hex, Original(written.record_id, response.url, written.date))
-    row["id"] = job.store.add_capture(row)
+    row["id"] = job.store.add_capture(row, held="lifeboat_item" in request.meta)
     return row
 
 

@@ -76,8 +76,8 @@ class Job:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.db = open_db(self.dir / "archive.db")
         self._repair_last_warc()
-        self.store = JobStore(self.db, self.profile_name)
         self.digests = DigestIndex.load(self.db)
+        self.store = JobStore(self.db, self.profile_name, on_ready=self.digests.add_row)
         self.writer = RotatingWarcWriter(self.warc_dir, warc_prefix(self.dir),
                                          self.warc_max_size, self.warcinfo)
         self._skipped: TextIO = open(self.logs_dir / "skipped.log", "a", encoding="utf-8")

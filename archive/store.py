@@ -3,12 +3,16 @@
 Rows are buffered in memory and written in one sqlite-utils transaction per batch
 (every ``batch_size`` rows or ``max_delay`` seconds, and at close), so a kill loses at
 most the last uncommitted batch, and resuming refetches exactly those IDs.
+
+A capture made for an item is held back until the spider's result for that item
+arrives and claims it, so a capture row is always committed together with the ledger
+row it belongs to: after a kill, a refetched ID never leaves a second capture row.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import sqlite_utils
 
@@ -19,12 +23,14 @@ class JobStore:
     """Collects rows from the crawl and commits them in batches."""
 
     def __init__(self, db: sqlite_utils.Database, profile: str,
-                 batch_size: int = 200, max_delay: float = 1.0):
-        self.db, self.profile = db, profile
+                 batch_size: int = 200, max_delay: float = 1.0,
+                 on_ready: Callable[[dict[str, Any]], None] | None = None):
+        self.db, self.profile, self.on_ready = db, profile, on_ready
         self.batch_size, self.max_delay = batch_size, max_delay
         row = db.execute("SELECT max(id) FROM captures").fetchone()
         self._next_capture_id = (row[0] or 0) + 1
         self._captures: list[dict] = []
+        self._held: dict[int, dict] = {}
         self._posts: list[dict] = []
         self._media: list[dict] = []
         self._post_media: list[dict] = []
@@ -33,16 +39,31 @@ class JobStore:
         self._pending = 0
         self._last_flush = time.monotonic()
 
-    def add_capture(self, row: dict[str, Any]) -> int:
-        """Buffer one captures row and return the id it will have."""
+    def add_capture(self, row: dict[str, Any], held: bool = False) -> int:
+        """Buffer one captures row and return the id it will have.
+
+        ``held`` rows wait for a result that claims them (``result["captures"]``).
+        """
         row = dict(row, id=self._next_capture_id)
         self._next_capture_id += 1
+        if held:
+            self._held[row["id"]] = row
+        else:
+            self._ready(row)
+        return row["id"]
+
+    def _ready(self, row: dict[str, Any]) -> None:
         self._captures.append(row)
         self._pending += 1
-        return row["id"]
+        if self.on_ready is not None:
+            self.on_ready(row)
 
     def add_result(self, result: dict[str, Any]) -> None:
         """Buffer what the spider made of one item (see ``spiders.idwalk``)."""
+        for capture_id in result.get("captures", ()):
+            row = self._held.pop(capture_id, None)
+            if row is not None:
+                self._ready(row)
         if result.get("post"):
             self._posts.append(result["post"])
         if result.get("media"):
@@ -87,4 +108,7 @@ class JobStore:
         self._pending = 0
 
     def close(self) -> None:
+        for row in self._held.values():
+            self._ready(row)
+        self._held.clear()
         self.flush()

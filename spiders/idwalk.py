@@ -127,7 +127,9 @@ class IdWalkSpider(scrapy.Spider):
         attempts = response.meta.get("lifeboat_attempts", 0) + response.meta.get("retry_times", 0) + 1
         capture = response.meta.get("lifeboat_capture") or {}
         status = response.status
-        result: dict[str, Any] = {}
+        captures = [*response.meta.get("lifeboat_prior_captures", ()),
+                    *([capture["id"]] if capture else [])]
+        result: dict[str, Any] = {"captures": captures}
 
         def finish(state: str, reason: str | None = None) -> dict[str, Any]:
             result["ledger"] = {"item_type": item_type, "id": item_id, "state": state,
@@ -136,7 +138,7 @@ class IdWalkSpider(scrapy.Spider):
             return result
 
         if 300 <= status < 400 and response.headers.get("Location"):
-            yield from self._redirect(response, item, item_id, attempts, finish)
+            yield from self._redirect(response, item, item_id, attempts, captures, finish)
             return
         if status in item.forbidden_status:
             yield finish("forbidden", f"HTTP {status}")
@@ -205,7 +207,7 @@ class IdWalkSpider(scrapy.Spider):
                     yield request
 
     def _redirect(self, response: Response, item: ItemType, item_id: str, attempts: int,
-                  finish) -> Iterator[Any]:
+                  captures: list[int], finish) -> Iterator[Any]:
         target = response.urljoin(response.headers["Location"].decode("latin-1"))
         hops = response.meta.get("lifeboat_redirects", 0) + 1
         if item.login_url is not None and item.login_url.search(target):
@@ -221,7 +223,8 @@ class IdWalkSpider(scrapy.Spider):
             return
         yield self.request_for(item, item_id, response.request.priority, url=target,
                                extra_meta={"lifeboat_redirects": hops,
-                                           "lifeboat_attempts": attempts})
+                                           "lifeboat_attempts": attempts,
+                                           "lifeboat_prior_captures": captures})
 
     def on_error(self, failure: Failure) -> Iterator[dict[str, Any]]:
         request = failure.request
@@ -237,6 +240,7 @@ class IdWalkSpider(scrapy.Spider):
             text = f"oversize: larger than {request.meta.get('download_maxsize')} bytes"
             self.job.log_skipped(request.url, text)
         attempts = request.meta.get("lifeboat_attempts", 0) + request.meta.get("retry_times", 0) + 1
-        yield {"ledger": {"item_type": item_type, "id": item_id, "state": state,
+        yield {"captures": request.meta.get("lifeboat_prior_captures", []),
+               "ledger": {"item_type": item_type, "id": item_id, "state": state,
                           "attempts": attempts, "last_status": status,
                           "updated_at": utc_now(), "reason": text[:300]}}

@@ -46,6 +46,13 @@ def test_killed_and_resumed_crawl_equals_uninterrupted(slow_platform, tmp_path):
     warcio_check(job)
     ids = rows(job, "SELECT warc_record_id FROM captures")
     assert len(ids) == len(set(ids))
+    # refetched after a kill, yet captured once; only failed IDs are fetched again by design
+    twice = {url for (url,) in rows(job, "SELECT url FROM captures WHERE url NOT LIKE "
+                                         "'%/robots.txt' GROUP BY url HAVING count(*) > 1")}
+    failed = {f"{slow_platform.api}/api/v1/posts/{pid}" for (pid,) in rows(
+        job, "SELECT id FROM ledger WHERE state = 'failed'")}
+    assert twice <= failed
+    assert "160/160" in result.stderr  # the progress bar
     records = {(name, offset): r for name, offset, r in warc_records(job)}
     for name, offset, record_id in rows(
             job, "SELECT warc_filename, warc_offset, warc_record_id FROM captures"):
