@@ -1,6 +1,6 @@
 """Build a small, real lifeboat job directory for the investigator-UI tests.
 
-Real WARC records written by warcio (post JSON responses, a JPEG, an MP4 and a revisit of a
+Real WARC records written by warcio (post JSON responses, a JPEG, the demo's MP4 and a revisit of a
 byte-identical re-upload) and rows written with metadata.schema.open_db + sqlite-utils,
 exactly as DESIGN.md's tables. The metadata rows stand in for `lifeboat extract`.
 """
@@ -25,6 +25,7 @@ from metadata.schema import open_db
 API = "http://127.0.0.1:9/api/v1/posts/"
 CDN = "http://127.0.0.1:9/media/"
 SCRIPT_TEXT = "<script>alert(1)</script> look at the crowd"
+TEMPLATE_MP4 = Path(__file__).resolve().parent.parent / "demo" / "assets" / "template.mp4"
 
 
 @dataclass
@@ -47,14 +48,9 @@ def make_jpeg() -> bytes:
     return out.getvalue()
 
 
-def make_mp4(path: Path, codec: str = "libx264") -> bytes:
-    """A 2-second 64x48 test-pattern MP4 made with ffmpeg (moov atom first)."""
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-         "testsrc=size=64x48:rate=10:duration=2", "-c:v", codec, "-pix_fmt", "yuv420p",
-         "-movflags", "+faststart", str(path)],
-        check=True, timeout=60)
-    return path.read_bytes()
+def demo_mp4() -> bytes:
+    """The demo platform's H.264 template video (2 s, 64x48): what chromium must play."""
+    return TEMPLATE_MP4.read_bytes()
 
 
 def iso(ts: datetime) -> str:
@@ -102,8 +98,9 @@ class Recorder:
                            refers_to=original["warc_record_id"])
 
 
-def build_job(job_dir: Path, mp4: bytes) -> Job:
+def build_job(job_dir: Path, mp4: bytes | None = None) -> Job:
     """Write the job directory: WARC + archive.db with posts, media and metadata."""
+    mp4 = demo_mp4() if mp4 is None else mp4
     (job_dir / "warc").mkdir(parents=True)
     db_path = job_dir / "archive.db"
     db = open_db(db_path)

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from datasette_job import build_job, crawl_demo, make_mp4
+from datasette_job import build_job, crawl_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,7 +52,7 @@ def start_serve(job_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
-    job = build_job(tmp / "job", make_mp4(tmp / "clip.mp4"))
+    job = build_job(tmp / "job")
     proc, url = start_serve(job.job_dir, tmp / "serve.log")
     try:
         yield job, url.rstrip("/")

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from crawl import cli
-from datasette_job import SCRIPT_TEXT, build_job, make_mp4
+from datasette_job import SCRIPT_TEXT, build_job
 from datasette_plugins.config import TABLES
 from datasette_plugins.prepare import prepare_file
 from datasette_plugins.safety import UnsafeBind, check_bind, is_loopback
@@ -26,7 +26,7 @@ from metadata.schema import TABLES as SCHEMA_TABLES
 @pytest.fixture(scope="session")
 def job(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ui")
-    built = build_job(tmp / "job", make_mp4(tmp / "clip.mp4"))
+    built = build_job(tmp / "job")
     prepare_file(built.db_path)
     return built
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from crawl import cli
-from datasette_job import build_job, make_mp4
+from datasette_job import build_job
 from datasette_plugins.export import run_export_command
 from datasette_plugins.queries import EXPORT_COLUMNS
 
@@ -18,7 +18,7 @@ from datasette_plugins.queries import EXPORT_COLUMNS
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("export")
-    return build_job(tmp / "job", make_mp4(tmp / "clip.mp4"))
+    return build_job(tmp / "job")
 
 
 def pairs_and_gps(db_path):
