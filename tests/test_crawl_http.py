@@ -109,23 +109,29 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def edge_job(tmp_path_factory) -> Path:
+def edge_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    tmp = tmp_path_factory.mktemp("edge")
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def crawl_edge(base: str, tmp: Path, profile_text: str, *extra: str) -> Path:
     profile = tmp / "edge.toml"
-    profile.write_text(PROFILE, encoding="utf-8")
+    profile.write_text(profile_text, encoding="utf-8")
     job_dir = tmp / "job"
-    try:
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "crawl.py"), "crawl", str(profile), "--out", str(job_dir),
-             "--var", f"base=http://127.0.0.1:{server.server_port}", "--no-extract"],
-            cwd=ROOT, capture_output=True, text=True, timeout=90)
-        assert result.returncode == 0, result.stdout + result.stderr
-    finally:
-        server.shutdown()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "crawl.py"), "crawl", str(profile), "--out", str(job_dir),
+         "--var", f"base={base}", "--no-extract", *extra],
+        cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
     return job_dir
+
+
+@pytest.fixture(scope="module")
+def edge_job(edge_server, tmp_path_factory) -> Path:
+    return crawl_edge(edge_server, tmp_path_factory.mktemp("edge"), PROFILE)
 
 
 def ledger(job_dir: Path) -> dict[tuple[str, str], tuple[str, str]]:
@@ -179,3 +185,13 @@ def test_scope_robots_and_size_limits_logged_not_fatal(edge_job):
     small = rows(edge_job, "SELECT url, size, content_type FROM media")
     assert [(s, t) for _, s, t in small] == [(len(SMALL), "image/png")]
     assert rows(edge_job, "SELECT media_url FROM post_media WHERE post_id = '1'")
+
+
+def test_robots_ignored_only_when_the_profile_says_so_and_logged(edge_server, edge_job, tmp_path):
+    before = Handler.hits["/private/s1"]
+    text = PROFILE.replace("[politeness]\n", "[politeness]\nobey_robots = false\n")
+    job_dir = crawl_edge(edge_server, tmp_path, text, "--ids", "1-1")
+    assert Handler.hits["/private/s1"] == before + 1
+    assert ledger(job_dir)[("secret", "s1")][0] == "missing"  # the server's 404
+    log = (job_dir / "logs" / "crawl.log").read_text(encoding="utf-8")
+    assert "robots.txt is NOT obeyed: profile edge sets politeness.obey_robots = false" in log
