@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from .base import Expected, PlatformFixture, Reply, Request, json_reply
 
 USERS = {1: ("alice", "Alice Martin"), 2: ("bob", "Bob Okafor")}
+UPLOADS = "/wp-content/uploads/2023/05/"
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Entry:
     featured_media: int = 0
     asset: str | None = None  # attachments: the file
     password: bool = False
+    inline: tuple[int, ...] = ()  # attachments shown inside the content
 
 
 class WordPressFixture(PlatformFixture):
@@ -40,11 +42,9 @@ class WordPressFixture(PlatformFixture):
     robots = "User-agent: *\nDisallow: /wp-admin/\nAllow: /wp-admin/admin-ajax.php\n"
 
     def setup(self) -> None:
-        up = "/wp-content/uploads/2023/05/"
         self.entries = {e.id: e for e in [
             Entry(1, "post", "publish", 1, "2023-05-01T10:15:00", "Eiffel tower at dawn",
-                  f'<p>Went up early.</p><figure><img src="{self.base}{up}paris.jpg" '
-                  f'class="wp-image-2"/></figure>', featured_media=2),
+                  "<p>Went up early.</p>", featured_media=2, inline=(2,)),
             Entry(2, "attachment", "inherit", 1, "2023-05-01T10:14:00", "paris", asset="paris.jpg"),
             Entry(3, "post", "publish", 2, "2023-05-02T08:00:00", "Notes on the harbour",
                   "<p>No pictures today, only words.</p>"),
@@ -54,8 +54,7 @@ class WordPressFixture(PlatformFixture):
             # 7: permanently deleted, nothing left
             Entry(8, "page", "publish", 1, "2023-05-06T09:00:00", "About", "<p>About us</p>"),
             Entry(9, "post", "publish", 2, "2023-06-02T08:30:00", "Two cities",
-                  f'<p>Sydney then New York.</p><img src="{self.base}{up}newyork.jpg" '
-                  f'class="wp-image-11"/>', featured_media=10),
+                  "<p>Sydney then New York.</p>", featured_media=10, inline=(11,)),
             Entry(10, "attachment", "inherit", 2, "2023-06-02T08:29:00", "sydney",
                   asset="sydney.jpg"),
             Entry(11, "attachment", "inherit", 2, "2023-06-02T08:29:30", "newyork",
@@ -65,7 +64,7 @@ class WordPressFixture(PlatformFixture):
         ]}
         for entry in self.entries.values():
             if entry.asset:
-                self.add_media(up + entry.asset, entry.asset)
+                self.add_media(UPLOADS + entry.asset, entry.asset)
 
     def id_range(self) -> str:
         return "1-12"
@@ -81,7 +80,13 @@ class WordPressFixture(PlatformFixture):
 
     # -- rendering ------------------------------------------------------------------------
     def media_url(self, entry: Entry) -> str:
-        return self.url("/wp-content/uploads/2023/05/" + (entry.asset or ""))
+        return self.url(UPLOADS + (entry.asset or ""))
+
+    def content(self, entry: Entry) -> str:
+        """The rendered content: the text, then each inline image in a figure."""
+        return entry.content + "".join(
+            f'<figure class="wp-block-image"><img src="{self.media_url(self.entries[i])}" '
+            f'class="wp-image-{i}"/></figure>' for i in entry.inline)
 
     def render(self, entry: Entry, embed: bool) -> dict:
         kind = {"post": "posts", "page": "pages", "attachment": "media"}[entry.type]
@@ -103,7 +108,7 @@ class WordPressFixture(PlatformFixture):
                      "media_details": {"width": 48, "height": 32, "file": entry.asset,
                                        "sizes": {}}}
         else:
-            data |= {"content": {"rendered": "" if entry.password else entry.content,
+            data |= {"content": {"rendered": "" if entry.password else self.content(entry),
                                  "protected": entry.password},
                      "excerpt": {"rendered": "", "protected": entry.password},
                      "featured_media": entry.featured_media, "sticky": False,
@@ -167,13 +172,8 @@ class WordPressFixture(PlatformFixture):
             elif entry.status != "publish":
                 out.append(Expected("post", str(post_id), "forbidden"))
             else:
-                media = []
-                if entry.featured_media:
-                    media.append(self.media_url(self.entries[entry.featured_media]))
-                media += [self.url("/wp-content/uploads/2023/05/" + name) for name in
-                          ("paris.jpg", "newyork.jpg") if not entry.password
-                          and name in entry.content and self.url(
-                              "/wp-content/uploads/2023/05/" + name) not in media]
+                shown = (entry.featured_media, *(() if entry.password else entry.inline))
+                media = {self.media_url(self.entries[i]) for i in shown if i}
                 out.append(Expected("post", str(post_id), "archived", USERS[entry.author][1],
                                     entry.date_gmt, entry.title, tuple(sorted(media))))
         return out
