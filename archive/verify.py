@@ -256,7 +256,8 @@ def _record_mismatches(row: sqlite3.Row, record: ScannedRecord) -> Iterator[str]
     if row["warc_length"] is not None and row["warc_length"] != record.length \
             and not record.damaged:
         yield f"the record is {record.length} bytes long, not {row['warc_length']}"
-    if row["url"] and record.target_uri and row["url"] != record.target_uri:
+    target = (record.target_uri or "").strip().removeprefix("<").removesuffix(">")  # wget 1.14
+    if row["url"] and target and row["url"] != target:
         yield f"the record's WARC-Target-URI is {record.target_uri}"
     if row["warc_type"] and row["warc_type"] != record.warc_type:
         yield f"the record is a {record.warc_type} record, not {row['warc_type']}"
