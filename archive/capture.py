@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from archive.job import Job
     from archive.writer import Sha256WARCWriter
 
-# Twisted has already undone chunking: keep the header, renamed, so replay does not re-dechunk.
+# The body we get is already de-chunked. Twisted's client drops Transfer-Encoding itself;
+# should another download handler keep it, it is renamed so replay does not de-chunk again.
 RENAMED_HEADERS = {"transfer-encoding": "X-Archive-Orig-Transfer-Encoding"}
 
 

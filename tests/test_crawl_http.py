@@ -58,6 +58,7 @@ url = "${base}/private/{id}"
 
 
 class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
     hits: Counter = Counter()
 
     def log_message(self, *args) -> None:
@@ -91,8 +92,16 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(301, b"", (("Location", "http://example.org/moved"),))
         if self.path == "/api/items/4":
             return self.reply(302, b"", (("Location", "/api/items/44"),))
-        if self.path == "/api/items/44":
-            return self.reply(200, b'{"author": "bo", "text": "moved", "files": []}', (json_type,))
+        if self.path == "/api/items/44":  # chunked: Twisted undoes it before we see the body
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for part in (b'{"author": "bo", ', b'"text": "moved", "files": []}'):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            return None
         if self.path == "/api/items/5":
             return self.reply(401, b'{"error": "login required"}', (json_type,))
         if self.path == "/api/items/6":
@@ -165,6 +174,13 @@ def test_response_archived_as_sent_with_every_header(edge_job):
     assert links == ["</a>; rel=a", "</b>; rel=b"]
     with open_record(edge_job / "warc" / name, offset) as again:
         assert again.raw_stream.read()[:2] == b"\x1f\x8b"  # still gzip-compressed as sent
+    ((name, offset, chunked),) = [
+        (n, o, r) for n, o, r in warc_records(edge_job)
+        if r.rec_type == "response" and r.rec_headers.get_header("WARC-Target-URI")
+        .endswith("/api/items/44")]
+    assert chunked.http_headers.get_header("Transfer-Encoding") is None  # body is de-chunked
+    with open_record(edge_job / "warc" / name, offset) as again:
+        assert again.raw_stream.read() == b'{"author": "bo", "text": "moved", "files": []}'
     (text,) = rows(edge_job, "SELECT text FROM posts WHERE id = '1'")[0]
     assert text == "h\u00e9llo \u05e9\u05dc\u05d5\u05dd"
     warcio_check(edge_job)
