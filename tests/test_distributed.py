@@ -1,0 +1,216 @@
+"""The distributed crawl on a real redis-server: leases, SIGKILLed workers, merge, verify."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from crawl_helpers import ROOT, assert_matches_truth, rows, wait_for
+
+pytestmark = pytest.mark.timeout(240)
+
+REDIS_SERVER = shutil.which("redis-server")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_base(tmp_path_factory) -> str:
+    """A throwaway redis-server on a free loopback port (no persistence): its URL."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (./bootstrap.sh test installs Debian's "
+                    "redis-server package)")
+    import redis
+
+    for _attempt in range(5):
+        port = _free_port()
+        server = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(tmp_path_factory.mktemp("redis"))],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while server.poll() is None and time.monotonic() < deadline:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        if server.poll() is None:
+            break
+    else:
+        pytest.fail("redis-server did not start")
+    yield f"redis://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(10)
+
+
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, str(ROOT / "crawl.py"), *args], cwd=ROOT,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def start_worker(redis_url: str, name: str, shard: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "crawl.py"), "crawl", "demo", "--redis", redis_url,
+         "--worker", name, "--out", str(shard), "--no-extract", "--concurrency", "2"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def ledger_count(shard: Path) -> int:
+    try:
+        db = sqlite3.connect(shard / "archive.db", timeout=5)
+        try:
+            return db.execute("SELECT count(*) FROM ledger WHERE state != 'queued'").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
+
+
+def finish(worker: subprocess.Popen, timeout: float = 120) -> str:
+    _, err = worker.communicate(timeout=timeout)
+    assert worker.returncode == 0, err
+    return err
+
+
+def chunks_said(stderr: str, verb: str) -> set[str]:
+    """Chunk numbers a worker reported as claimed or done on stderr."""
+    return set(re.findall(r"claimed chunk (\d+)" if verb == "claimed" else r"chunk (\d+) done",
+                          stderr))
+
+
+def seed(redis_url: str, platform, posts: int, *extra: str) -> None:
+    cli("seed", "demo", "--redis", redis_url, "--ids", f"1-{posts}", "--chunk", "20",
+        "--var", f"api={platform.api}", "--var", f"media={platform.media}", "--reset", *extra)
+
+
+def assert_each_item_once(job: Path, platform) -> None:
+    """Every public post and every media file has exactly one capture in the merge."""
+    truth = platform.truth
+    per_url = Counter(url for (url,) in rows(job, "SELECT url FROM captures"))
+    for pid, state in truth["posts"].items():
+        if state in ("archived", "deleted"):
+            assert per_url[platform.post_url(int(pid))] == 1, pid
+    for url in truth["media"]:
+        assert per_url[url] == 1, url
+
+
+def test_leases_expire_renew_and_finish_once(redis_base):
+    from spiders.chunks import ChunkQueue, SeedMismatch, connect
+
+    queue = ChunkQueue(connect(f"{redis_base}/1"), "leases")
+    assert queue.seed([("post", 1, 10, "ascending")], 4, 0.4, {}, reset=True) == 3
+    assert queue.seed([("post", 1, 10, "ascending")], 4, 0.4, {}) == 3  # same walk: no change
+    with pytest.raises(SeedMismatch):
+        queue.seed([("post", 1, 99, "ascending")], 4, 0.4, {})
+    first, second = queue.claim("w1"), queue.claim("w2")
+    assert (first.start, first.stop, second.start, second.stop) == (1, 4, 5, 8)
+    time.sleep(0.25)
+    assert queue.renew("w1", [first.number]) == []  # w1 alive; w2 stops renewing
+    time.sleep(0.25)
+    taken = queue.claim("w3")
+    assert (taken.number, taken.start) == (second.number, 5)  # w2's chunk went back
+    assert queue.counts() == {"chunks": 3, "pending": 1, "leased": 2, "done": 0}
+    assert queue.complete(taken.number, "w3") is True
+    assert queue.complete(taken.number, "w2") is False  # finished twice, recorded once
+    assert queue.r.hget(queue.key("done"), taken.number) == "w3"
+    assert queue.renew("w2", [second.number]) == [second.number]
+    assert queue.release("w1") == [first.number]
+    assert [c.number for c in queue.held_by("w3")] == []
+    while (chunk := queue.claim("w4")) is not None:
+        queue.complete(chunk.number, "w4")
+    assert queue.all_done()
+
+
+def test_discovered_items_belong_to_the_chunk_that_found_them(redis_base):
+    from spiders.chunks import ChunkQueue, connect
+
+    queue = ChunkQueue(connect(f"{redis_base}/2"), "items")
+    queue.seed([("post", 1, 4, "ascending")], 2, 30, {}, reset=True)
+    a, b = queue.claim("w1"), queue.claim("w2")
+    assert queue.claim_item(a.number, "media:http://x/1.jpg") is True
+    assert queue.claim_item(b.number, "media:http://x/1.jpg") is False
+    assert queue.claim_item(a.number, "media:http://x/1.jpg") is True  # a walked again
+    queue.report({a.number: ["media:http://x/1.jpg"]})
+    assert queue.claim_item(a.number, "media:http://x/1.jpg") is False
+    assert queue.found(a.number) == {"media:http://x/1.jpg"}
+
+
+def test_retry_after_pauses_every_worker(redis_base):
+    from spiders.chunks import ChunkQueue, connect
+
+    one = ChunkQueue(connect(f"{redis_base}/3"), "pause")
+    other = ChunkQueue(connect(f"{redis_base}/3"), "pause")
+    assert other.host_pause("api.example:80") == 0
+    one.pause_host("api.example:80", 2.0)
+    one.pause_host("api.example:80", 0.5)  # a shorter pause never shortens a longer one
+    assert 1.5 < other.host_pause("api.example:80") <= 2.0
+    assert other.host_pause("media.example:80") == 0
+
+
+def test_sigkilled_worker_restarts_and_merge_has_every_item_once(redis_base, demo_factory,
+                                                                tmp_path):
+    platform = demo_factory(posts=240, seed=11, latency_ms=40)
+    redis_url = f"{redis_base}/4"
+    seed(redis_url, platform, 240)
+    shards = tmp_path / "shards"
+    w1 = start_worker(redis_url, "w1", shards / "w1")
+    w2 = start_worker(redis_url, "w2", shards / "w2")
+    wait_for(lambda: ledger_count(shards / "w1") >= 30, timeout=60)
+    w1.send_signal(signal.SIGKILL)
+    w1.wait(10)
+    killed_at = ledger_count(shards / "w1")
+    w1 = start_worker(redis_url, "w1", shards / "w1")
+    finish(w2)
+    restarted = finish(w1)
+    assert "restarted: chunks" in restarted
+    assert ledger_count(shards / "w1") > killed_at and ledger_count(shards / "w2") > 0
+
+    out = tmp_path / "merged"
+    cli("merge", str(out), str(shards / "w1"), str(shards / "w2"))
+    assert_matches_truth(out, platform.truth)
+    assert_each_item_once(out, platform)
+    names = sorted(p.name for p in (out / "warc").glob("*.warc.gz"))
+    assert any(n.startswith("w1-") for n in names) and any(n.startswith("w2-") for n in names)
+    assert "OK: no problems found" in cli("verify", str(out)).stdout
+
+
+def test_chunk_of_a_worker_that_never_returns_is_finished_by_another(redis_base, demo_factory,
+                                                                     tmp_path):
+    platform = demo_factory(posts=160, seed=5, latency_ms=40)
+    redis_url = f"{redis_base}/5"
+    seed(redis_url, platform, 160, "--lease", "2")
+    shards = tmp_path / "shards"
+    w1 = start_worker(redis_url, "w1", shards / "w1")
+    w2 = start_worker(redis_url, "w2", shards / "w2")
+    wait_for(lambda: ledger_count(shards / "w1") >= 20, timeout=60)
+    w1.send_signal(signal.SIGKILL)
+    w1.wait(10)
+    said = w1.stderr.read()
+    abandoned = chunks_said(said, "claimed") - chunks_said(said, "done")
+    taken_over = chunks_said(finish(w2), "claimed")
+    assert abandoned and abandoned & taken_over, "w2 should finish w1's leased chunks"
+
+    out = tmp_path / "merged"
+    merged = cli("merge", str(out), str(shards / "w1"), str(shards / "w2")).stdout
+    assert "warning" not in merged
+    assert_matches_truth(out, platform.truth)
+    assert_each_item_once(out, platform)
+    assert "OK: no problems found" in cli("verify", str(out)).stdout
