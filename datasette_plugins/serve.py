@@ -47,6 +47,22 @@ def prepare_if_writable(db_path: Path) -> None:
                    "search and map views unless they were prepared before", err=True)
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port``: connections queue from now on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as error:
+        sock.close()
+        raise click.ClickException(
+            f"cannot listen on {host}:{port} ({error.strerror}): pick another --port "
+            "(0 picks a free one)") from None
+    sock.listen(2048)
+    return sock
+
+
 def run_serve_command(job_dir: Path, host: str = "127.0.0.1", port: int = 8001,
                       require_login: bool = False, tiles: str = OSM_TILES) -> None:
     """Serve ``job_dir``'s database on ``host:port`` (port 0 picks a free port)."""
@@ -59,17 +75,15 @@ def run_serve_command(job_dir: Path, host: str = "127.0.0.1", port: int = 8001,
     db_path = database_path(job_dir)
     prepare_if_writable(db_path)
     ds = make_datasette(db_path, require_login=require_login, tiles=tiles)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host.strip("[]"), port))
-    sock.listen(2048)  # connections queue from now on, so the URL printed next works
+    sock = listening_socket(host, port)
     bound_port = sock.getsockname()[1]
     url_host = f"[{host}]" if ":" in host else host
     url = f"http://{url_host}:{bound_port}/"
     click.echo(f"lifeboat serve: {url}")
     if require_login:
-        click.echo(f"lifeboat serve: log in once with {url}-/auth-token?token={ds._root_token}")
+        click.echo(f"lifeboat serve: log in once with {url}-/auth-token?token={ds._root_token}"
+                   " (everyone else is refused; put HTTPS in front of it beyond a trusted "
+                   "network)")
     server = uvicorn.Server(uvicorn.Config(ds.app(), log_level="warning", lifespan="on",
                                           timeout_graceful_shutdown=5))
     server.run(sockets=[sock])

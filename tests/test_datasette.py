@@ -331,6 +331,17 @@ def test_serve_refuses_public_address_without_login(job):
     assert "people's locations" in result.output and "--require-login" in result.output
 
 
+def test_serve_on_a_busy_port_says_what_to_do(job):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", str(job.job_dir), "--port", str(port)])
+    assert result.exit_code != 0 and "--port" in result.output
+
+
 def test_serve_without_a_database_says_how_to_make_one(tmp_path):
     result = CliRunner().invoke(cli, ["serve", str(tmp_path)])
     assert result.exit_code != 0 and "lifeboat crawl" in result.output
