@@ -132,6 +132,11 @@ def test_only_public_requests_were_made(crawl: Crawl) -> None:
         assert "lifeboat" in headers.get("user-agent", ""), path
 
 
+def test_every_job_verifies(crawl: Crawl) -> None:
+    result = CliRunner().invoke(cli, ["verify", str(crawl.job)])
+    assert result.exit_code == 0, result.output
+
+
 def test_profiles_command_lists_every_bundled_profile_and_its_variables() -> None:
     result = CliRunner().invoke(cli, ["profiles"])
     assert result.exit_code == 0
