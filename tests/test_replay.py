@@ -70,9 +70,11 @@ def fetch(url: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory, demo_platform) -> Path:
-    """A real crawl of the demo platform (with revisits), packed by `lifeboat pack`."""
+    """A real crawl of the demo platform (with revisits) over several rotated WARC files,
+    packed by `lifeboat pack`."""
     job_dir = tmp_path_factory.mktemp("replay") / "job"
-    run_crawl(job_dir, demo_platform, ids="1-60")
+    run_crawl(job_dir, demo_platform, ids="1-60", extra=("--warc-max-size", "100KB"))
+    assert len(list((job_dir / "warc").glob("*.warc.gz"))) > 1
     result = CliRunner().invoke(cli, ["pack", str(job_dir)])
     assert result.exit_code == 0, result.output
     return job_dir
@@ -140,14 +142,23 @@ def test_media_replay_byte_identical(wayback, job, demo_platform):
 
 def test_revisited_urls_replay_the_full_payload(wayback, job, demo_platform):
     """Payloads stored once: a URL archived as a revisit still replays in full."""
-    revisits = rows(job, """SELECT r.url, o.url FROM captures r
-                            JOIN captures o ON o.warc_record_id = r.refers_to
+    revisits = rows(job, """SELECT r.url, o.url, r.warc_filename != o.warc_filename
+                            FROM captures r JOIN captures o ON o.warc_record_id = r.refers_to
                             WHERE r.warc_type = 'revisit' AND r.url LIKE '%/media/%'""")
     assert revisits, "the demo crawl should hold revisit records for re-uploaded media"
+    assert any(other_file for _, _, other_file in revisits)  # resolved across WARC files
     stored = rows(job, "SELECT count(DISTINCT payload_sha256), count(*) FROM captures "
                        "WHERE warc_type = 'response' AND url LIKE '%/media/%'")[0]
     assert stored[0] == stored[1]  # each media payload is in the WARC once
-    for url, original in revisits:
+    for url, original, _ in revisits:
         body = fetch(replay_url(wayback, job, url))
         assert len(body) > 0 and body == fetch(url) == fetch(original), url
         assert hashlib.sha256(body).hexdigest() == demo_platform.truth["media"][url]["sha256"]
+
+
+def test_rotated_job_verifies(job):
+    """verify follows revisits and captures across the job's rotated WARC files."""
+    result = CliRunner().invoke(cli, ["verify", str(job)])
+    files = len(list((job / "warc").glob("*.warc.gz")))
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"WARC files: {files} ")
