@@ -47,6 +47,14 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+def truthy(value: Any) -> bool:
+    """A flag as platforms write it: true, 1, "true", "yes" are set; false, 0, "0", "false",
+    "no", "", null and empty lists are not."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "null", "none")
+    return bool(value)
+
+
 def _chunks(ids: Iterator[str], size: int) -> Iterator[list[str]]:
     while chunk := list(itertools.islice(ids, size)):
         yield chunk
@@ -157,10 +165,10 @@ class IdWalkSpider(scrapy.Spider):
         except ValueError as exc:
             yield finish("failed", str(exc)[:300])
             return
-        if item.forbidden_if is not None and parser.search(item.forbidden_if, document):
+        if item.forbidden_if is not None and truthy(parser.search(item.forbidden_if, document)):
             yield finish("forbidden", "states.forbidden_if matched")
             return
-        if item.missing_if is not None and parser.search(item.missing_if, document):
+        if item.missing_if is not None and truthy(parser.search(item.missing_if, document)):
             yield finish("missing", "states.missing_if matched")
             return
 
@@ -168,7 +176,7 @@ class IdWalkSpider(scrapy.Spider):
         if item.table == "posts":
             values = {key: parser.search(expr, document) for key, expr in item.fields.items()}
             post_id = str(_scalar(values.get("id")) or item_id)
-            deleted = bool(values.get("deleted"))
+            deleted = truthy(values.get("deleted"))
             state = "deleted" if deleted else "archived"
             result["post"] = {
                 "id": post_id, "profile": self.profile.name, "url": response.url,

@@ -121,3 +121,14 @@ def test_every_bundled_profile_is_valid():
         declared = tomllib.loads(path.read_text(encoding="utf-8")).get("vars", {})
         values = {name: default or "http://127.0.0.1:1" for name, default in declared.items()}
         assert load_profile(str(path), values).items
+
+
+@pytest.mark.parametrize("value, expected", [
+    (True, True), (1, True), ("true", True), ("Yes", True), (["x"], True),
+    (False, False), (0, False), ("0", False), ("false", False), ("FALSE", False), ("no", False),
+    ("", False), (None, False), ([], False), ("null", False),
+])
+def test_flags_read_as_platforms_write_them(value, expected):
+    from spiders.idwalk import truthy
+
+    assert truthy(value) is expected
