@@ -1,7 +1,8 @@
 """Routes that stream payloads straight out of their WARC records, with HTTP Range.
 
 ``/-/media/<sha256>`` serves a photo or video by its SHA-256, ``/-/capture/<id>`` any
-capture's payload (e.g. a post's archived JSON), ``/-/thumb/<sha256>`` a small preview.
+capture's payload (e.g. a post's archived JSON), ``/-/thumb/<sha256>`` a small preview
+(Pillow for photos, ffmpeg's first frame for videos when ffmpeg is installed).
 Nothing is copied out of the WARCs: each request reads the record at its offset.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import shutil
 from pathlib import Path
 
 from datasette import hookimpl
@@ -23,11 +25,14 @@ from datasette_plugins.queries import CAPTURE_PAYLOAD_SQL, MEDIA_PAYLOAD_SQL
 SHA256_RE = r"(?P<sha256>[0-9a-fA-F]{64})"
 THUMB_PX = 320
 THUMB_MAX_SOURCE = 50 * 1024 * 1024
+POSTER_TIMEOUT_S = 20
 # Archived payloads are untrusted: never sniffed, never allowed to run script on this origin.
 SAFE_HEADERS = {
     "x-content-type-options": "nosniff",
     "content-security-policy": "sandbox; default-src 'none'; img-src 'self'; media-src 'self'",
 }
+# Content named by its SHA-256 never changes; "private" keeps shared caches out of it.
+BY_HASH_CACHE = "private, max-age=31536000, immutable"
 VIDEO_PLACEHOLDER = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="180" viewBox="0 0 320 180">'
     '<rect width="320" height="180" fill="#222"/>'
@@ -131,10 +136,10 @@ class PayloadStream:
         await send({"type": "http.response.body", "body": b""})
 
 
-def stream_response(request, row: dict, path: Path, size: int) -> PayloadStream | Response:
+def stream_response(request, row: dict, path: Path, size: int,
+                    cache_control: str) -> PayloadStream | Response:
     """A 200 or 206 streaming response for the payload described by ``row``."""
-    headers = {**SAFE_HEADERS, "accept-ranges": "bytes",
-               "cache-control": "public, max-age=31536000, immutable"}
+    headers = {**SAFE_HEADERS, "accept-ranges": "bytes", "cache-control": cache_control}
     try:
         wanted = parse_range(request.headers.get("range"), size)
     except RangeNotSatisfiable:
@@ -155,7 +160,7 @@ async def media(datasette, request):
     sha256 = request.url_vars["sha256"].lower()
     row, path = await lookup(datasette, request, MEDIA_PAYLOAD_SQL, {"sha256": sha256})
     size = await payload_size(path, row["warc_offset"], row["size"])
-    return stream_response(request, row, path, size)
+    return stream_response(request, row, path, size, BY_HASH_CACHE)
 
 
 async def capture(datasette, request):
@@ -163,7 +168,7 @@ async def capture(datasette, request):
     row, path = await lookup(datasette, request, CAPTURE_PAYLOAD_SQL,
                              {"id": int(request.url_vars["id"])})
     size = await payload_size(path, row["warc_offset"], row["size"])
-    return stream_response(request, row, path, size)
+    return stream_response(request, row, path, size, "private, no-cache")
 
 
 def make_thumbnail(data: bytes) -> bytes:
@@ -178,19 +183,43 @@ def make_thumbnail(data: bytes) -> bytes:
         return out.getvalue()
 
 
+async def video_poster(data: bytes) -> bytes | None:
+    """The first frame of a video as a small JPEG, with ffmpeg reading from a pipe (no file
+    is written); None when ffmpeg is missing or cannot (e.g. its index is at the end)."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return None
+    proc = await asyncio.create_subprocess_exec(
+        ffmpeg, "-v", "error", "-i", "pipe:0", "-frames:v", "1",
+        "-vf", f"scale='min({THUMB_PX},iw)':-2", "-f", "image2", "-c:v", "mjpeg", "pipe:1",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(data), timeout=POSTER_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return None
+    return out if proc.returncode == 0 and out else None
+
+
 async def thumb(datasette, request):
-    """A small preview: a scaled-down photo, or a placeholder for a video."""
+    """A small preview: a scaled-down photo, a video's first frame, or a placeholder."""
     sha256 = request.url_vars["sha256"].lower()
     row, path = await lookup(datasette, request, MEDIA_PAYLOAD_SQL, {"sha256": sha256})
-    headers = {**SAFE_HEADERS, "cache-control": "public, max-age=31536000, immutable"}
-    content_type = (row["content_type"] or "").lower()
-    if content_type.startswith("image/") and (row["size"] or 0) <= THUMB_MAX_SOURCE:
+    headers = {**SAFE_HEADERS, "cache-control": BY_HASH_CACHE}
+    kind = (row["content_type"] or "").lower().split("/")[0]
+    if kind in ("image", "video") and (row["size"] or 0) <= THUMB_MAX_SOURCE:
         data = await asyncio.to_thread(read_payload, path, row["warc_offset"])
-        try:
-            body = await asyncio.to_thread(make_thumbnail, data)
-            return Response(body, headers=headers, content_type="image/jpeg")
-        except OSError:  # Pillow cannot decode it: show the file itself
-            return Response(data, headers=headers, content_type=content_type)
+        if kind == "image":
+            try:
+                body = await asyncio.to_thread(make_thumbnail, data)
+                return Response(body, headers=headers, content_type="image/jpeg")
+            except OSError:  # Pillow cannot decode it: show the file itself
+                return Response(data, headers=headers, content_type=row["content_type"])
+        poster = await video_poster(data)
+        if poster is not None:
+            return Response(poster, headers=headers, content_type="image/jpeg")
     return Response(VIDEO_PLACEHOLDER, headers=headers, content_type="image/svg+xml")
 
 
