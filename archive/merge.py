@@ -166,13 +166,6 @@ def merge_shards(out: Path, shards: list[Path], move: bool = False) -> MergeRepo
     """Merge ``shards`` (job directories) into the job directory ``out``."""
     out, shards = Path(out), [Path(s) for s in shards]
     settings = _check_shards(out, shards)
-    (out / "warc").mkdir(parents=True, exist_ok=True)
-    (out / "logs").mkdir(parents=True, exist_ok=True)
-    if settings.get("profile_name"):
-        keep = ("profile_name", "profile_source", "lifeboat_version", "profile_text", "vars")
-        write_job_toml(out, {**{k: settings[k] for k in keep if k in settings},
-                             "merged_from": [str(s.resolve()) for s in shards]})
-    report = MergeReport(out, shards)
     plan: dict[str, Path] = {}
     for shard in shards:
         for path in warc_files(shard / "warc"):
@@ -182,6 +175,13 @@ def merge_shards(out: Path, shards: list[Path], move: bool = False) -> MergeRepo
             plan[path.name] = path
     for name, source in plan.items():
         already_placed(source, out / "warc" / name)
+    (out / "warc").mkdir(parents=True, exist_ok=True)
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    if settings.get("profile_name"):
+        keep = ("profile_name", "profile_source", "lifeboat_version", "profile_text", "vars")
+        write_job_toml(out, {**{k: settings[k] for k in keep if k in settings},
+                             "merged_from": [str(s.resolve()) for s in shards]})
+    report = MergeReport(out, shards)
     db = open_db(out / "archive.db")
     try:
         conn = db.conn

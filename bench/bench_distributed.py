@@ -1,0 +1,125 @@
+"""Distributed crawl: two workers against one, on the demo platform with 50 ms latency.
+
+A throwaway redis-server on a free loopback port holds the walk (``lifeboat seed``); the
+same walk is crawled once by one worker and once by two (``lifeboat crawl --redis``), each
+worker at ``--concurrency``. Throughput is IDs finished (ledger rows, all shards) per
+second of crawling: from the first request sent to the last response received in the
+workers' ``logs/requests.log`` (process start-up left out); the wall-clock ratio, start-up
+included, is printed too. Target: two workers at least 1.8 times one.
+
+    python -m bench.bench_distributed
+    python -m bench.bench_distributed --posts 1000     # quick run
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from bench.common import PYTHON, ROOT, table
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
+    """redis-server without persistence on a free loopback port: (process, URL)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed: apt-get install redis-server "
+                         "(./bootstrap.sh test does it)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(workdir)],
+                              stdout=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(200):
+        try:
+            client.ping()
+            return server, f"redis://127.0.0.1:{port}/0"
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    raise SystemExit("redis-server did not start")
+
+
+def crawl_span(shards: list[Path]) -> tuple[int, float]:
+    """(IDs finished in all shards, seconds from the first send to the last receive)."""
+    first, last, finished = float("inf"), 0.0, 0
+    for shard in shards:
+        with open(shard / "logs" / "requests.log", encoding="utf-8") as log:
+            for line in log:
+                stamp, event, *_ = line.split("\t", 2)
+                if event == "send":
+                    first = min(first, float(stamp))
+                elif event == "recv":
+                    last = max(last, float(stamp))
+        db = sqlite3.connect(shard / "archive.db")
+        finished += db.execute("SELECT count(*) FROM ledger WHERE state != 'queued'").fetchone()[0]
+        db.close()
+    return finished, last - first
+
+
+def run_workers(redis_url: str, platform, posts: int, chunk: int, concurrency: int,
+                count: int, workdir: Path) -> tuple[int, float, float]:
+    """Seed the walk afresh and crawl it with ``count`` workers: (IDs, crawl s, wall s)."""
+    subprocess.run([PYTHON, str(ROOT / "crawl.py"), "seed", "demo", "--redis", redis_url,
+                    "--ids", f"1-{posts}", "--chunk", str(chunk), "--reset",
+                    "--var", f"api={platform.api}", "--var", f"media={platform.media}"],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    shards = [workdir / f"{count}-workers" / f"w{n}" for n in range(1, count + 1)]
+    start = time.perf_counter()
+    workers = [subprocess.Popen([PYTHON, str(ROOT / "crawl.py"), "crawl", "demo", "--redis",
+                                 redis_url, "--worker", shard.name, "--out", str(shard),
+                                 "--no-extract", "--concurrency", str(concurrency)],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for shard in shards]
+    if any(worker.wait() != 0 for worker in workers):
+        raise SystemExit(f"a worker failed: see {shards[0].parent}/*/logs/crawl.log")
+    wall = time.perf_counter() - start
+    finished, span = crawl_span(shards)
+    return finished, span, wall
+
+
+@click.command()
+@click.option("--posts", default=2000, show_default=True, help="Posts on the demo platform.")
+@click.option("--latency-ms", default=50, show_default=True, help="Added server latency.")
+@click.option("--concurrency", default=8, show_default=True, help="Each worker's concurrency.")
+@click.option("--chunk", default=100, show_default=True, help="IDs per chunk.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
+def main(posts: int, latency_ms: int, concurrency: int, chunk: int,
+         workdir: Path | None) -> None:
+    """One worker, then two, over the same walk; prints the throughput ratio."""
+    from demo.server import start_demo
+
+    with tempfile.TemporaryDirectory(prefix="lifeboat-bench-dist-") as tmp:
+        work = workdir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        server, redis_url = start_redis(work)
+        try:
+            with start_demo(posts=posts, latency_ms=latency_ms) as platform:
+                results = {n: run_workers(redis_url, platform, posts, chunk, concurrency, n, work)
+                           for n in (1, 2)}
+        finally:
+            server.terminate()
+            server.wait()
+    rates = {n: ids / span for n, (ids, span, _wall) in results.items()}
+    rows = [(f"{n} worker{'s' if n > 1 else ''}", ids, f"{span:.1f}", f"{wall:.1f}",
+             f"{rates[n]:.0f}") for n, (ids, span, wall) in results.items()]
+    print(f"demo platform: {posts} posts, {latency_ms} ms latency; each worker at concurrency "
+          f"{concurrency}, chunks of {chunk} IDs")
+    print(table(("run", "IDs finished", "crawl s", "wall s", "IDs/s"), rows))
+    wall_ratio = results[1][2] / results[2][2]
+    print(f"throughput ratio, two workers / one: {rates[2] / rates[1]:.2f} "
+          f"(wall clock, start-up included: {wall_ratio:.2f}; target >= 1.8)")
+
+
+if __name__ == "__main__":
+    main()
