@@ -1,4 +1,4 @@
-"""An Elgg site's entity pages (``/blog/view/{guid}``, ``/file/view/{guid}``), as Elgg 5 renders them.
+"""An Elgg site's entity pages (``/blog/view/{guid}``, ``/file/view/{guid}``), as Elgg 5 shows them.
 
 Every entity (site, users, blogs, files) takes the next GUID. The ``view:object:blog`` and
 ``view:object:file`` routes call the entity gatekeeper: a GUID that does not exist, is
@@ -47,14 +47,15 @@ class ElggFixture(PlatformFixture):
     """Twelve GUIDs: site, users, blogs and files with every access level."""
 
     profile = "elgg"
-    robots = "User-agent: *\nDisallow: /action/\nDisallow: /cache/\nDisallow: /serve-file/private/\n"
+    robots = "User-agent: *\nDisallow: /action/\nDisallow: /cache/\n"
 
     def setup(self) -> None:
         self.entities = {e.guid: e for e in [
             Entity(1, "site"), Entity(2, "user"), Entity(3, "user"),
             Entity(4, "blog", 2, "2023-05-01T10:15:00+00:00", "Tower at dawn",
                    "We climbed before the crowds.", links=(5,)),
-            Entity(5, "file", 2, "2023-05-01T10:10:00+00:00", "paris", "The view", asset="paris.jpg"),
+            Entity(5, "file", 2, "2023-05-01T10:10:00+00:00", "paris", "The view",
+                   asset="paris.jpg"),
             Entity(6, "blog", 2, "2023-05-02T09:00:00+00:00", "Diary", "private",
                    access=ACCESS_PRIVATE),
             Entity(7, "file", 3, "2023-05-03T09:00:00+00:00", "sydney", "mine",
@@ -119,7 +120,8 @@ class ElggFixture(PlatformFixture):
         stamp = datetime.fromisoformat(entity.created)
         return page(entity.title, (
             f'<div class="elgg-head"><h2 class="elgg-heading-main">{entity.title}</h2></div>'
-            f'<div class="elgg-listing-full elgg-entity-full elgg-content" data-guid="{entity.guid}">'
+            f'<div class="elgg-listing-full elgg-entity-full elgg-content" '
+            f'data-guid="{entity.guid}">'
             f'<div class="elgg-listing-full-header"><div class="elgg-listing-summary-subtitle '
             f'elgg-subtext"><span class="elgg-listing-byline"><span class="elgg-listing-owner">'
             f'By <a href="/profile/{name}" class="elgg-anchor">{display}</a></span></span> '

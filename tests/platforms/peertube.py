@@ -36,8 +36,8 @@ class Video:
 
 
 def problem(status: int, title: str, detail: str) -> Reply:
-    return json_reply({"type": "about:blank", "title": title, "status": status,
-                       "detail": detail, "docs": "https://docs.joinpeertube.org/api-rest-reference.html#operation/getVideo"},
+    return json_reply({"type": "about:blank", "title": title, "status": status, "detail": detail,
+                       "docs": "https://docs.joinpeertube.org/api-rest-reference.html"},
                       status, content_type=PROBLEM)
 
 
@@ -96,7 +96,8 @@ class PeerTubeFixture(PlatformFixture):
     def video_json(self, video: Video) -> dict:
         web = [] if video.hls_only else [self.file_json(video)]
         hls = [{"id": video.id, "type": 1,
-                "playlistUrl": self.url(f"/static/streaming-playlists/hls/{video.uuid}/master.m3u8"),
+                "playlistUrl": self.url(
+                    f"/static/streaming-playlists/hls/{video.uuid}/master.m3u8"),
                 "files": [self.file_json(video)]}] if video.hls_only else []
         return {
             "id": video.id, "uuid": video.uuid, "shortUUID": f"short{video.id}",
@@ -104,7 +105,8 @@ class PeerTubeFixture(PlatformFixture):
             "createdAt": video.published, "publishedAt": video.published,
             "originallyPublishedAt": None, "updatedAt": video.published,
             "privacy": {"id": video.privacy, "label": PRIVACY[video.privacy]},
-            "category": {"id": None, "label": "Unknown"}, "licence": {"id": None, "label": "Unknown"},
+            "category": {"id": None, "label": "Unknown"},
+            "licence": {"id": None, "label": "Unknown"},
             "language": {"id": None, "label": "Unknown"}, "duration": 1, "isLocal": True,
             "isLive": False, "nsfw": False, "views": 3, "likes": 0, "dislikes": 0,
             "state": {"id": 1, "label": "Published"},
