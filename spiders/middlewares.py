@@ -115,25 +115,27 @@ class PoliteRetryMiddleware:
 
     def _retry(self, request: Request, reason: str, retry_after: float | None) -> Request | None:
         attempt = request.meta.get("retry_times", 0) + 1
+        delay = retry_delay(attempt, retry_after, self.base, self.cap, self.retry_after_max)
+        slot = self._slot(request)
+        if retry_after is not None:  # the host asked for a pause: honour it, retry or not
+            self._pause_host(slot, delay, f"{reason} on {request.url}")
         new = get_retry_request(request, spider=self.crawler.spider, reason=reason,
                                 max_retry_times=self.max_retry_times)
         if new is None:
             return None
-        delay = retry_delay(attempt, retry_after, self.base, self.cap, self.retry_after_max)
-        now = time.time()
-        new.meta["lifeboat_not_before"] = now + delay
-        slot = self._slot(request)
-        if retry_after is not None:
-            self.paused_until[slot] = max(self.paused_until.get(slot, 0.0), now + delay)
-            self._pause_download_slot(slot, delay)
-            logger.info("Retry-After %.1f s from %s (%s): pausing host %s until %s",
-                        retry_after, request.url, reason, slot,
-                        datetime.fromtimestamp(now + delay, timezone.utc).isoformat())
-            self.crawler.stats.inc_value("lifeboat/retry_after_honoured")
+        new.meta["lifeboat_not_before"] = time.time() + delay
         self.job.log_request("retry", slot, request.url, "",
                              f"{reason}; attempt {attempt + 1} in {delay:.2f} s"
                              + (" (Retry-After)" if retry_after is not None else ""))
         return new
+
+    def _pause_host(self, slot: str, delay: float, why: str) -> None:
+        until = time.time() + delay
+        self.paused_until[slot] = max(self.paused_until.get(slot, 0.0), until)
+        self._pause_download_slot(slot, delay)
+        logger.info("Retry-After %.1f s (%s): pausing host %s until %s", delay, why, slot,
+                    datetime.fromtimestamp(until, timezone.utc).isoformat())
+        self.crawler.stats.inc_value("lifeboat/retry_after_honoured")
 
     def _pause_download_slot(self, slot_key: str, delay: float) -> None:
         """Hold requests already queued in Scrapy's download slot for this host too.
