@@ -67,3 +67,19 @@ def test_attempts_counted(faulty_job):
     retried = rows(faulty_job, "SELECT count(*) FROM ledger WHERE attempts > 1")[0][0]
     assert retried > 0
     assert rows(faulty_job, "SELECT min(attempts) FROM ledger")[0][0] == 1
+
+
+def test_retry_after_values_and_backoff():
+    from email.utils import formatdate
+
+    from spiders.middlewares import parse_retry_after, retry_delay
+
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after(" 0 ") == 0.0
+    now = 1_800_000_000.0
+    assert parse_retry_after(formatdate(now + 30, usegmt=True), now=now) == 30.0
+    assert parse_retry_after(formatdate(now - 30, usegmt=True), now=now) == 0.0
+    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+    assert [retry_delay(n, None, 0.5, 3.0, 600) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 3.0]
+    assert retry_delay(1, 30.0, 0.5, 3.0, 600) == 30.0
+    assert retry_delay(1, 3600.0, 0.5, 3.0, 600) == 600
