@@ -55,7 +55,8 @@ class DigestIndex:
         index = cls()
         for digest, record_id, url, date in db.execute(
                 "SELECT payload_sha256, warc_record_id, url, fetched_at FROM captures "
-                "WHERE warc_type IN ('response', 'resource') AND payload_size > 0 ORDER BY id"):
+                "WHERE warc_type IN ('response', 'resource') AND payload_size > 0 "
+                "AND status BETWEEN 200 AND 299 ORDER BY id"):
             index._by_digest.setdefault(digest, Original(record_id, url, date))
         return index
 
@@ -64,10 +65,14 @@ class DigestIndex:
 
     def add_row(self, row: dict[str, Any]) -> None:
         """Remember a captures row about to be committed, if it holds a payload to reuse."""
-        if row["warc_type"] == "response" and 200 <= row["status"] < 300 \
-                and row["payload_size"] > 0:
+        if row["warc_type"] == "response" and reusable(row["status"], row["payload_size"]):
             self._by_digest.setdefault(
                 row["payload_sha256"], Original(row["warc_record_id"], row["url"], row["fetched_at"]))
+
+
+def reusable(status: int, size: int) -> bool:
+    """Only successful, non-empty payloads are stored once and revisited afterwards."""
+    return 200 <= status < 300 and size > 0
 
 
 def warc_digest(sha256_hex: str) -> str:
@@ -137,16 +142,13 @@ def build_records(builder: Sha256WARCWriter, request: Request, response: Respons
     return main, req
 
 
-def dedup_candidate(response: Response) -> bool:
-    """Only successful, non-empty payloads are stored once and revisited afterwards."""
-    return 200 <= response.status < 300 and len(response.body) > 0
 
 
 def capture_exchange(job: Job, request: Request, response: Response) -> dict[str, Any]:
     """Write one exchange to the WARC and buffer its captures row; return that row."""
     body = response.body
     sha256_hex = hashlib.sha256(body).hexdigest()
-    original = job.digests.get(sha256_hex) if dedup_candidate(response) else None
+    original = job.digests.get(sha256_hex) if reusable(response.status, len(body)) else None
     main, req = build_records(job.writer.builder, request, response, sha256_hex, original)
     written, _ = job.writer.write([main, req])
     content_type = response.headers.get("Content-Type")

@@ -4,13 +4,15 @@ IDs are produced lazily, 500 at a time, and only while Scrapy's downloader has r
 a range of ten million IDs is never held in memory. IDs already finished in the ledger
 are skipped; ``queued`` and ``failed`` ones from an earlier run are fetched first.
 Each response becomes one result dict for ``archive.capture.RowsPipeline``:
-``{"ledger": {...}, "post": {...}, "media": {...}, "post_media": [...], "queued": [...]}``.
+``{"ledger": {...}, "captures": [capture ids it claims], "post": {...}, "media": {...},
+"post_media": [...], "queued": [(item type, id, when), ...]}``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
 from urllib.parse import urljoin, urlsplit
 
@@ -40,7 +42,6 @@ def _scalar(value: Any) -> Any:
     if isinstance(value, list):
         return ", ".join(as_list(value)) or None
     if isinstance(value, dict):
-        import json
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
         return str(value).lower()
