@@ -39,23 +39,25 @@ def read_job_toml(job_dir: Path) -> dict[str, Any] | None:
 
 
 def write_job_toml(job_dir: Path, settings: dict[str, Any]) -> None:
-    """Record what the job was started with; a resumed job must use the same profile."""
+    """Record what the job was started with; a resumed job must use the same profile.
+
+    ``settings`` holds strings, numbers and one level of tables (written as TOML through
+    JSON literals, which TOML reads the same way).
+    """
     previous = read_job_toml(job_dir)
-    if previous and previous.get("profile_name") != settings["profile_name"]:
-        raise JobMismatch(
-            f"{job_dir} holds a crawl of profile {previous.get('profile_name')!r}, not "
-            f"{settings['profile_name']!r}: use another --out directory")
+    if previous is not None:
+        if previous.get("profile_name") != settings["profile_name"]:
+            raise JobMismatch(
+                f"{job_dir} holds a crawl of profile {previous.get('profile_name')!r}, not "
+                f"{settings['profile_name']!r}: use another --out directory")
+        return
     lines = ["# lifeboat job: the profile and settings this job was started with"]
-    for key, value in settings.items():
-        if isinstance(value, dict):
-            continue
-        lines.append(f"{key} = {json.dumps(value)}")
-    for key, value in settings.items():
-        if isinstance(value, dict):
-            lines.append(f"\n[{key}]")
-            lines.extend(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items())
-    if previous is None:
-        (job_dir / "job.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tables = {k: v for k, v in settings.items() if isinstance(v, dict)}
+    lines += [f"{k} = {json.dumps(v)}" for k, v in settings.items() if k not in tables]
+    for name, table in tables.items():
+        lines.append(f"\n[{name}]")
+        lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in table.items()]
+    (job_dir / "job.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 class Job:

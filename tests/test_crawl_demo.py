@@ -124,3 +124,14 @@ def test_status_command_summarises_the_ledger(demo_job, demo_platform):
     assert f"missing {states['missing']}" in line
     assert f"failed {states['malformed']}" in line
     assert "captures:" in result.stdout
+
+
+def test_job_toml_records_what_the_job_was_started_with(demo_job, demo_platform):
+    import tomllib
+
+    job = tomllib.loads((demo_job / "job.toml").read_text(encoding="utf-8"))
+    assert job["profile_name"] == "demo" and job["ids"] == "1-200"
+    assert job["vars"]["api"] == demo_platform.api
+    assert 'name = "demo"' in job["profile_text"]
+    assert sorted(p.name for p in (demo_job / "logs").iterdir()) == [
+        "crawl.log", "requests.log", "skipped.log"]
