@@ -5,6 +5,9 @@
 - ``DIR/<job>.wacz``: the WARCs, their index, the crawl logs and a pages list with one page
   per archived post (URL, capture time, a title naming the post and its author), built and
   checked by the ``wacz`` package, so ReplayWeb.page opens the archive on its post list.
+
+A directory with ``warc/`` but no ``archive.db`` (another tool's WARCs) is packed too; its
+pages list is then the HTML pages the ``wacz`` package detects.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class PackResult:
     wacz: Path
     pages: int
     warcs: int
+    pages_are_posts: bool
 
 
 def run_pack_command(job_dir: Path) -> None:
@@ -49,8 +53,9 @@ def run_pack_command(job_dir: Path) -> None:
     except PackError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"index: {result.cdxj} ({result.cdxj_lines} lines from {result.warcs} WARC files)")
+    kind = "one per archived post" if result.pages_are_posts else "HTML pages detected"
     click.echo(f"WACZ:  {result.wacz} ({result.wacz.stat().st_size / 1e6:.1f} MB, "
-               f"{result.pages} pages, one per archived post)")
+               f"{result.pages} pages: {kind})")
     click.echo(f"check: wacz validate -f {result.wacz}")
 
 
@@ -65,18 +70,20 @@ def pack_job(job_dir: Path) -> PackResult:
     lines = write_cdxj(warcs, cdxj)
     pages = post_pages(job_dir, cdxj)
     wacz = job_dir / f"{warc_prefix(job_dir)}.wacz"
-    write_wacz(wacz, warcs, pages, logs=job_dir / "logs",
-               title=f"lifeboat archive: {job_dir.resolve().name}",
-               description=_description(job_dir))
-    return PackResult(cdxj=cdxj, cdxj_lines=lines, wacz=wacz, pages=len(pages),
-                      warcs=len(warcs))
+    count = write_wacz(wacz, warcs, pages, logs=job_dir / "logs",
+                       title=f"lifeboat archive: {job_dir.resolve().name}",
+                       description=_description(job_dir))
+    return PackResult(cdxj=cdxj, cdxj_lines=lines, wacz=wacz, pages=count,
+                      warcs=len(warcs), pages_are_posts=pages is not None)
 
 
-def post_pages(job_dir: Path, cdxj: Path) -> list[dict]:
-    """One page per archived (not deleted) post: its URL, capture time and a title."""
+def post_pages(job_dir: Path, cdxj: Path) -> list[dict] | None:
+    """One page per archived (not deleted) post: its URL, capture time and a title.
+
+    None when the job has no database (then the WACZ's pages are detected HTML pages)."""
     db_path = job_dir / "archive.db"
     if not db_path.is_file():
-        return []
+        return None
     when = {line.position: line.timestamp for line in read_cdxj(cdxj)}
     with closing(sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)) as db:
         rows = db.execute("""
@@ -94,9 +101,11 @@ def post_pages(job_dir: Path, cdxj: Path) -> list[dict]:
     return pages
 
 
-def write_wacz(out: Path, warcs: list[Path], pages: list[dict], logs: Path | None = None,
-               title: str = "", description: str = "") -> None:
-    """Build ``out`` with the ``wacz`` package; every page must match an archived record."""
+def write_wacz(out: Path, warcs: list[Path], pages: list[dict] | None,
+               logs: Path | None = None, title: str = "", description: str = "") -> int:
+    """Build ``out`` with the ``wacz`` package and return its number of pages.
+
+    Every one of ``pages`` must match an archived record; None detects HTML pages instead."""
     partial = out.with_name(out.name + ".partial")
     args = ["create", "-o", str(partial), *map(str, warcs), "--hash-type", "sha256"]
     if title:
@@ -106,7 +115,9 @@ def write_wacz(out: Path, warcs: list[Path], pages: list[dict], logs: Path | Non
     if logs is not None and logs.is_dir() and all(p.is_file() for p in logs.iterdir()):
         args += ["--log-directory", str(logs)]
     pages_file = out.with_name(out.stem + ".pages.jsonl")
-    if pages:
+    if pages is None:
+        args.append("--detect-pages")
+    elif pages:
         with open(pages_file, "w", encoding="utf-8") as fh:
             fh.write(json.dumps({"format": "json-pages-1.0", "id": "pages",
                                  "title": "Archived posts"}) + "\n")
@@ -120,11 +131,12 @@ def write_wacz(out: Path, warcs: list[Path], pages: list[dict], logs: Path | Non
     finally:
         pages_file.unlink(missing_ok=True)
     packed = _count_pages(partial) if code == 0 else 0
-    if code != 0 or packed != len(pages):
+    if code != 0 or (pages is not None and packed != len(pages)):
         partial.unlink(missing_ok=True)
-        raise PackError(f"wacz create failed ({packed} of {len(pages)} pages matched a "
+        raise PackError(f"wacz create failed ({packed} of {len(pages or ())} pages matched a "
                         f"record):\n{said.getvalue().strip()}")
     os.replace(partial, out)
+    return packed
 
 
 def _count_pages(wacz: Path) -> int:
@@ -132,7 +144,7 @@ def _count_pages(wacz: Path) -> int:
         if "pages/pages.jsonl" not in zf.namelist():
             return 0
         with zf.open("pages/pages.jsonl") as fh:
-            return sum(1 for line in fh if line.strip()) - 1
+            return max(0, sum(1 for line in fh if line.strip()) - 1)
 
 
 def _title(post_id: str, author: str | None, text: str | None) -> str:

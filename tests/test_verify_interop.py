@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -119,3 +120,17 @@ def test_corpus_warcs(corpus_dir, tmp_path, name):
     assert code == (0 if CORPUS_VERDICTS[name] else 1), output
     if not CORPUS_VERDICTS[name]:
         assert all(f == name and o is not None for f, o, _ in problems(output)), output
+
+
+def test_wget_warc_packs_with_detected_pages(wget_dir, tmp_path):
+    """`lifeboat pack` on another tool's WARCs (no database): the HTML pages become pages."""
+    job = tmp_path / "wgetjob"
+    (job / "warc").mkdir(parents=True)
+    shutil.copy(wget_dir / "site.warc.gz", job / "warc")
+    result = CliRunner().invoke(cli, ["pack", str(job)])
+    assert result.exit_code == 0, result.output
+    assert "1 pages: HTML pages detected" in result.output
+    wacz_tool = Path(sys.executable).with_name("wacz")
+    check = subprocess.run([str(wacz_tool), "validate", "-f", str(job / "wgetjob.wacz")],
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
