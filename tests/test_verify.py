@@ -160,3 +160,13 @@ def test_empty_directory_is_an_error(tmp_path):
     code, output = verify(tmp_path)
     assert code == 1
     assert "No WARC files" in output
+
+
+def test_progress_bar_on_request(job, capsys):
+    """Big archives (>= 64 MB) get a tqdm bar over the WARC bytes; here it is forced on."""
+    from archive.verify import verify_job
+
+    report = verify_job(job, progress=True)
+    assert report.ok
+    bar = capsys.readouterr().err
+    assert "verify: 100%" in bar
