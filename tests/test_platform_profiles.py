@@ -24,6 +24,7 @@ from crawl import cli
 from platforms import FIXTURES
 from platforms.base import PlatformFixture, serve
 from platforms.make_assets import ASSET_DIR
+from spiders.fields import PARSERS
 from spiders.profile import PROFILES_DIR, ProfileError, load_profile, parse_profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,3 +174,31 @@ def test_a_bad_selector_is_an_error_naming_its_key(line: str, key: str, message:
     with pytest.raises(ProfileError) as error:
         parse_profile(text, "x.toml", {})
     assert f"x.toml: {key}: " in str(error.value) and message in str(error.value)
+
+
+PAGE = (b'<html><body><h2 class="t">Title</h2><div class="body"><p>one</p><p>two</p>'
+        b'<a href="/file/view/5/x"><img src="/a.jpg"></a><img src="https://cdn.example/b.jpg">'
+        b'</div></body></html>')
+
+
+@pytest.mark.parametrize("expression,result", [
+    ("h2.t::text", "Title"),                                  # one match: the string
+    (".body img::attr(src)", ["/a.jpg", "https://cdn.example/b.jpg"]),  # several: the list
+    ("video::attr(src)", None),                               # none: NULL
+    ({"css": ".body p::text", "join": " "}, "one two"),
+    ({"xpath": "//div[@class='body']//text()", "join": "|"}, "one|two"),
+    ({"css": ".body a::attr(href)", "regex": r"/file/view/(\d+)"}, "5"),
+    (["h2.t::text", {"css": ".body p::text"}], ["Title", "one", "two"]),
+])
+def test_html_selector_results(expression, result) -> None:
+    parser = PARSERS["html"]
+    assert parser.search(parser.compile(expression), parser.load(PAGE)) == result
+
+
+def test_json_field_can_run_a_selector_over_html_inside_the_json() -> None:
+    parser = PARSERS["json"]
+    document = parser.load(b'{"cooked": "<p>hi <a class=\\"lightbox\\" href=\\"/u/1.jpg\\">x</a></p>",'
+                           b' "featured": [{"url": "/f.jpg"}]}')
+    expression = ["featured[].url", {"jmespath": "cooked", "css": "a.lightbox::attr(href)"}]
+    assert parser.search(parser.compile(expression), document) == ["/f.jpg", "/u/1.jpg"]
+    assert parser.search(parser.compile("featured[0].url"), document) == "/f.jpg"
