@@ -17,7 +17,9 @@ tool (``*.warc``, ``*.warc.gz``, ``*.arc``, ``*.arc.gz``), which gets the WARC c
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
+import tomllib
 from collections import Counter
 from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
@@ -27,12 +29,13 @@ from typing import Iterable, Iterator
 import click
 from tqdm import tqdm
 
+from archive.job import read_job_toml
 from archive.scan import Damage, ScannedRecord, scan_warc
 from metadata.schema import LEDGER_STATES
 
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 PROGRESS_MIN_BYTES = 64 << 20
-POST_ITEM_TYPE = "post"
+URL_PARTS = re.compile(r"[/?&=#.;,]")
 
 
 class NothingToVerify(Exception):
@@ -92,7 +95,7 @@ def verify_job(job_dir: Path, progress: bool | None = None) -> VerifyReport:
     db_path = job_dir / "archive.db"
     report = VerifyReport(job_dir=job_dir, has_db=db_path.is_file())
     with closing(_open_readonly(db_path)) if report.has_db else nullcontext() as db:
-        files = find_warcs(job_dir, _capture_files(db, job_dir) if db else ())
+        files = find_warcs(job_dir, _capture_files(db, job_dir) if db is not None else ())
         if not files and db is None:
             raise NothingToVerify()
         records, by_id = _scan_files(files, report, progress)
@@ -314,28 +317,40 @@ def _check_ledger(db, report: VerifyReport) -> None:
             f"ledger: {row['item_type']} {row['id']} ({row['profile']}) is in two states: "
             f"{row['states']}"))
     if _has_table(db, "posts"):
-        _check_ledger_against_posts(db, report)
+        _check_ledger_against_posts(db, _post_item_types(report.job_dir), report)
 
 
-def _check_ledger_against_posts(db, report: VerifyReport) -> None:
-    """A post row means archived (or deleted, if flagged); an archived ID needs a post row."""
+def _post_item_types(job_dir: Path) -> list[str]:
+    """The profile's item types stored in the posts table (from job.toml; else "post")."""
+    try:
+        settings = read_job_toml(job_dir) or {}
+        items = tomllib.loads(settings.get("profile_text", "")).get("items", {})
+    except (OSError, ValueError):
+        items = {}
+    return [name for name, spec in items.items() if spec.get("table") == "posts"] or ["post"]
+
+
+def _check_ledger_against_posts(db, item_types: list[str], report: VerifyReport) -> None:
+    """An ID whose post is in the posts table is archived (or deleted, if flagged) there.
+
+    A posts row belongs to a ledger ID when the post's id is that ID and its URL carries it
+    (so a walked ID and an unrelated post numbered alike are not confused)."""
+    marks = ", ".join("?" * len(item_types))
     query = f"""
-        SELECT l.id, l.state, p.id AS post_id, p.deleted
-        FROM ledger l LEFT JOIN posts p ON p.id = l.id AND (p.profile IS NULL
-             OR p.profile = l.profile)
-        WHERE l.item_type = '{POST_ITEM_TYPE}'
-    """
-    for row in db.execute(query):
-        if row["post_id"] is None:
-            if row["state"] in ("archived", "deleted"):
-                report.problems.append(Problem(
-                    f"ledger: post {row['id']} is {row['state']} but has no posts row"))
+        SELECT l.item_type, l.id, l.state, p.url, p.deleted, c.warc_filename, c.warc_offset
+        FROM ledger l JOIN posts p ON p.id = l.id AND coalesce(p.profile, l.profile) = l.profile
+        LEFT JOIN captures c ON c.id = p.capture_id
+        WHERE l.item_type IN ({marks})"""
+    for row in db.execute(query, item_types):
+        if row["id"] not in URL_PARTS.split(row["url"] or ""):
             continue
         expected = "deleted" if row["deleted"] else "archived"
         if row["state"] != expected:
+            path = _resolve_warc(report.job_dir, row["warc_filename"])
+            where = {"filename": str(path), "offset": row["warc_offset"]} if path else {}
             report.problems.append(Problem(
-                f"ledger: post {row['id']} is {row['state']} in the ledger but {expected} "
-                "in the posts table (an ID in two states)"))
+                f"ledger: {row['item_type']} {row['id']} is {row['state']} in the ledger but "
+                f"{expected} in the posts table (an ID in two states)", **where))
 
 
 # -- helpers ---------------------------------------------------------------------------
