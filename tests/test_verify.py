@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 import shutil
 import sqlite3
@@ -80,6 +81,21 @@ def test_flipped_payload_byte(damaged):
     # warcio resumes at the next record: nothing before the flipped byte is blamed
     assert all(o is None or o >= offset for _, o, _ in found), output
     assert output.rstrip().endswith(f"{len(found)} problem(s) found")
+
+
+def test_flipped_byte_inside_a_payload(damaged):
+    """The same flip made before compression: gzip is fine, the digests are not."""
+    path, offset, length, url = biggest_media_record(damaged)
+    data = path.read_bytes()
+    record = bytearray(gzip.decompress(data[offset:offset + length]))
+    record[-200] ^= 0x01  # the payload's end (a record closes with only 4 bytes of CRLFs)
+    path.write_bytes(data[:offset] + gzip.compress(bytes(record)) + data[offset + length:])
+    code, output = verify(damaged)
+    assert code == 1
+    here = [m for f, o, m in problems(output) if (f, o) == (f"warc/{path.name}", offset)]
+    assert any(m.startswith("block digest failed") for m in here), output
+    assert any(m.startswith("payload digest failed") for m in here), output
+    assert any(url in m and "payload SHA-256" in m for m in here), output
 
 
 def test_truncated_file(damaged):
