@@ -59,6 +59,18 @@ def test_every_schema_table_and_column_is_described():
         assert not missing, f"{table}: no description for {sorted(missing)}"
 
 
+def test_prepare_is_idempotent_and_search_follows_new_posts(tmp_path):
+    job = build_job(tmp_path / "job")
+    assert prepare_file(job.db_path) == ["posts_fts", "geotagged_media", "media_export"]
+    assert prepare_file(job.db_path) == []
+    conn = sqlite3.connect(job.db_path)
+    with conn:  # a crawl adding a post after serving was prepared
+        conn.execute("insert into posts (id, author, text) values ('99', 'zoe', 'zeppelin')")
+    hits = conn.execute("select rowid from posts_fts where posts_fts match 'zeppelin'").fetchall()
+    conn.close()
+    assert len(hits) == 1
+
+
 async def test_home_page_explains_where_to_start(ds):
     response = await ds.client.get("/")
     assert response.status_code == 200
