@@ -320,29 +320,41 @@ def _check_ledger(db, report: VerifyReport) -> None:
         _check_ledger_against_posts(db, _post_item_types(report.job_dir), report)
 
 
-def _post_item_types(job_dir: Path) -> list[str]:
-    """The profile's item types stored in the posts table (from job.toml; else "post")."""
+def _post_item_types(job_dir: Path) -> dict[str, str]:
+    """The profile's item types stored in the posts table and their URL templates (from
+    job.toml; else "post" with no template)."""
     try:
         settings = read_job_toml(job_dir) or {}
         items = tomllib.loads(settings.get("profile_text", "")).get("items", {})
     except (OSError, ValueError):
         items = {}
-    return [name for name, spec in items.items() if spec.get("table") == "posts"] or ["post"]
+    return {name: str(spec.get("url", "")) for name, spec in items.items()
+            if spec.get("table") == "posts"} or {"post": ""}
 
 
-def _check_ledger_against_posts(db, item_types: list[str], report: VerifyReport) -> None:
+def _url_is_for(url: str, template: str, item_id: str) -> bool:
+    """Whether ``url`` is the URL ``template`` gives for ``item_id`` (any ${VAR} values);
+    without a template, whether the URL carries the ID at all."""
+    if not template:
+        return item_id in URL_PARTS.split(url)
+    pattern = re.sub(r"\\\$\\\{\w+\\\}", ".*", re.escape(template))
+    return re.fullmatch(pattern.replace(re.escape("{id}"), re.escape(item_id)), url) is not None
+
+
+def _check_ledger_against_posts(db, item_types: dict[str, str], report: VerifyReport) -> None:
     """An ID whose post is in the posts table is archived (or deleted, if flagged) there.
 
-    A posts row belongs to a ledger ID when the post's id is that ID and its URL carries it
-    (so a walked ID and an unrelated post numbered alike are not confused)."""
+    A posts row belongs to a ledger ID when the post's id is that ID and its URL is the item
+    type's URL for it (so a walked ID and an unrelated post numbered alike, or the same
+    number walked as two item types, are not confused)."""
     marks = ", ".join("?" * len(item_types))
     query = f"""
         SELECT l.item_type, l.id, l.state, p.url, p.deleted, c.warc_filename, c.warc_offset
         FROM ledger l JOIN posts p ON p.id = l.id AND coalesce(p.profile, l.profile) = l.profile
         LEFT JOIN captures c ON c.id = p.capture_id
         WHERE l.item_type IN ({marks})"""
-    for row in db.execute(query, item_types):
-        if row["id"] not in URL_PARTS.split(row["url"] or ""):
+    for row in db.execute(query, list(item_types)):
+        if not _url_is_for(row["url"] or "", item_types[row["item_type"]], row["id"]):
             continue
         expected = "deleted" if row["deleted"] else "archived"
         if row["state"] != expected:
