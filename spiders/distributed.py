@@ -57,11 +57,7 @@ def worker_settings(profile: Profile, job_dir: Path, concurrency: int | None,
     settings = crawl_settings(profile, job_dir, concurrency)
     settings.update({
         "REDIS_URL": redis_url,
-        "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
-        "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
-        "SCHEDULER_QUEUE_KEY": queue.key(f"worker:{worker}:requests"),
-        "SCHEDULER_FLUSH_ON_START": True,  # a restart walks its chunks again from the ledger
-        "SCHEDULER_PERSIST": False,
+        "LIFEBOAT_PROFILE_NAME": profile.name,
         "DUPEFILTER_CLASS": "spiders.worker.ChunkDupeFilter",
         "LIFEBOAT_PROGRESS": False,
         "DOWNLOADER_MIDDLEWARES": {

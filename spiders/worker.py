@@ -3,9 +3,9 @@
 ``WorkerSpider`` is ``IdWalkSpider`` with a different source of IDs: its ``start()``
 claims a chunk (``spiders.chunks``), yields that chunk's requests as fast as Scrapy has
 room, and claims the next one, until every chunk of the walk is done. Requests go
-through scrapy-redis' scheduler (this worker's frontier lives in Redis); discovered
-items pass ``ChunkDupeFilter``, scrapy-redis' dupefilter with the seen-set shared by all
-workers and tied to the chunk that found each item. A heartbeat commits the shard,
+through Scrapy's own in-memory scheduler (the leased chunk is what survives a crash);
+discovered items pass ``ChunkDupeFilter``, scrapy-redis' dupefilter with the seen-set
+shared by all workers and tied to the chunk that found each item. A heartbeat commits the shard,
 reports committed items to Redis, marks finished chunks done and renews the leases.
 """
 
@@ -147,19 +147,24 @@ class ChunkDupeFilter(RFPDupeFilter):
     the chunk that found it first (and by whoever walks that chunk again after a crash)."""
 
     @classmethod
-    def from_spider(cls, spider: WorkerSpider) -> ChunkDupeFilter:
-        dupefilter = cls(spider.queue.r, spider.queue.key("seen"))
-        dupefilter.spider = spider
+    def from_crawler(cls, crawler: Crawler) -> ChunkDupeFilter:
+        from scrapy_redis.connection import get_redis_from_settings
+
+        queue = ChunkQueue(get_redis_from_settings(crawler.settings),
+                           crawler.settings["LIFEBOAT_PROFILE_NAME"])
+        dupefilter = cls(queue.r, queue.key("seen"))
+        dupefilter.crawler = crawler
         return dupefilter
 
     def request_seen(self, request: scrapy.Request) -> bool:
         chunk, item = request.meta.get("lifeboat_chunk"), request.meta.get("lifeboat_item")
         if chunk is None or item is None:
             return False
+        spider = self.crawler.spider
         key = item_key(*item)
-        if self.spider.queue.claim_item(chunk, key):
+        if spider.queue.claim_item(chunk, key):
             return False
-        self.spider.tracker.finish(key)
+        spider.tracker.finish(key)
         return True
 
     def clear(self) -> None:
