@@ -214,3 +214,37 @@ def test_chunk_of_a_worker_that_never_returns_is_finished_by_another(redis_base,
     assert_matches_truth(out, platform.truth)
     assert_each_item_once(out, platform)
     assert "OK: no problems found" in cli("verify", str(out)).stdout
+
+
+def request_log(shard: Path) -> list[tuple[float, str, str, str]]:
+    """(time, event, host, status) of every line of a shard's logs/requests.log."""
+    lines = (shard / "logs" / "requests.log").read_text(encoding="utf-8").splitlines()
+    return [(float(t), event, host, status)
+            for t, event, host, status, *_ in (line.split("\t") for line in lines)]
+
+
+def test_a_429_seen_by_one_worker_pauses_the_other(redis_base, demo_factory, tmp_path):
+    platform = demo_factory(posts=60, seed=3, rate_limit_every=20, retry_after=1)
+    redis_url = f"{redis_base}/6"
+    seed(redis_url, platform, 60)
+    shards = tmp_path / "shards"
+    workers = [start_worker(redis_url, name, shards / name) for name in ("w1", "w2")]
+    for worker in workers:
+        finish(worker)
+    out = tmp_path / "merged"
+    cli("merge", str(out), str(shards / "w1"), str(shards / "w2"))
+    assert_matches_truth(out, platform.truth)
+
+    api_host = platform.api.split("//")[1]
+    logs = {name: request_log(shards / name) for name in ("w1", "w2")}
+    limited = 0
+    for name, other in (("w1", "w2"), ("w2", "w1")):
+        for when, event, host, status in logs[name]:
+            if event != "recv" or status != "429":
+                continue
+            limited += 1
+            # the other worker looks the pause up at most every 0.25 s, then holds off
+            sent = [t for t, e, h, _ in logs[other]
+                    if e == "send" and h == api_host and when + 0.35 < t < when + 0.9]
+            assert not sent, f"{other} sent {len(sent)} requests during {name}'s Retry-After"
+    assert limited >= 2
