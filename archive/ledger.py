@@ -15,6 +15,7 @@ from typing import Iterable, Iterator
 
 import sqlite_utils
 
+from archive.exceptions import NotAJobDir
 from metadata.schema import LEDGER_STATES
 
 QUEUED = "queued"
@@ -145,21 +146,33 @@ def summarize(db: sqlite_utils.Database) -> list[str]:
     return lines
 
 
-def run_status_command(job_dir: Path) -> None:
-    """``lifeboat status DIR``: ledger summary by state, gaps and rate."""
-    import click
-
+def job_status(job_dir: Path) -> list[str]:
+    """Every line of ``lifeboat status``; raises NotAJobDir when DIR has no archive.db."""
     from metadata.schema import open_db
 
     db_path = Path(job_dir) / "archive.db"
     if not db_path.is_file():
-        raise click.ClickException(
-            f"{job_dir} is not a lifeboat job directory (no archive.db); "
-            "start one with: lifeboat crawl PROFILE --out DIR")
+        raise NotAJobDir(f"{job_dir} is not a lifeboat job directory (no archive.db); "
+                         "start one with: lifeboat crawl PROFILE --out DIR")
     db = open_db(db_path)
-    for line in summarize(db):
-        click.echo(line)
-    captures, size = db.execute(
-        "SELECT count(*), coalesce(sum(payload_size), 0) FROM captures").fetchone()
+    try:
+        lines = summarize(db)
+        captures, size = db.execute(
+            "SELECT count(*), coalesce(sum(payload_size), 0) FROM captures").fetchone()
+    finally:
+        db.close()
     warcs = sorted((Path(job_dir) / "warc").glob("*.warc.gz"))
-    click.echo(f"captures: {captures} ({size / 1e6:.1f} MB of payload) in {len(warcs)} WARC files")
+    return lines + [f"captures: {captures} ({size / 1e6:.1f} MB of payload) "
+                    f"in {len(warcs)} WARC files"]
+
+
+def run_status_command(job_dir: Path) -> None:
+    """``lifeboat status DIR``: ledger summary by state, gaps and rate."""
+    import click
+
+    try:
+        lines = job_status(job_dir)
+    except NotAJobDir as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in lines:
+        click.echo(line)

@@ -135,3 +135,25 @@ def test_job_toml_records_what_the_job_was_started_with(demo_job, demo_platform)
     assert 'name = "demo"' in job["profile_text"]
     assert sorted(p.name for p in (demo_job / "logs").iterdir()) == [
         "crawl.log", "requests.log", "skipped.log"]
+
+
+def test_rerun_retries_failed_ids_and_skips_finished_ones(demo_platform, tmp_path):
+    truth = demo_platform.truth["posts"]
+    malformed = min(int(pid) for pid, state in truth.items() if state == "malformed")
+    last = malformed + 5
+    job = tmp_path / "rerun"
+    run_crawl(job, demo_platform, ids=f"1-{last}")
+    log = job / "logs" / "requests.log"
+    first_run = len(log.read_text().splitlines())
+    run_crawl(job, demo_platform, ids=f"1-{last}")
+    again = [line.split("\t")[4] for line in log.read_text().splitlines()[first_run:]
+             if "\tsend\t" in line]
+    failed = [f"{demo_platform.api}/api/v1/posts/{pid}" for pid, state in truth.items()
+              if state == "malformed" and int(pid) <= last]
+    assert sorted(u for u in again if not u.endswith("/robots.txt")) == sorted(failed)
+    attempts = dict(rows(job, "SELECT id, attempts FROM ledger WHERE item_type = 'post'"))
+    assert attempts[str(malformed)] == 2 and attempts["1"] == 1
+    malformed_row = rows(job, "SELECT state, reason FROM ledger WHERE id = ?",
+                                       (str(malformed),))
+    assert malformed_row[0][0] == "failed"
+    assert malformed_row[0][1].startswith("malformed JSON")
