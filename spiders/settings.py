@@ -37,6 +37,7 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
+    "scrapy.downloadermiddlewares.stats.DownloaderStats": None,  # byte counts nobody reads
     # response path runs from high to low: retry (650) only lets final answers through,
     # capture (620) archives them before HttpCompression (590) decodes the body
     "spiders.middlewares.PoliteRetryMiddleware": 650,
@@ -46,6 +47,9 @@ DOWNLOADER_MIDDLEWARES = {
 SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    # every status reaches the spider anyway (handle_httpstatus_all); a development aid
+    "scrapy.spidermiddlewares.httperror.HttpErrorMiddleware": None,
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
 
 EXTENSIONS = {
@@ -56,6 +60,8 @@ EXTENSIONS = {
     "scrapy.extensions.spiderstate.SpiderState": None,
     "scrapy.extensions.closespider.CloseSpider": None,
     "scrapy.extensions.remote_control.RemoteControl": None,
+    "scrapy.extensions.throttle.AutoThrottle": None,
+    "spiders.throttle.IdWalkThrottle": 0,  # AutoThrottle that 404s may speed up
     "spiders.progress.ProgressBar": 500,
 }
 
@@ -78,7 +84,8 @@ def crawl_settings(profile: Profile, job_dir: Path, concurrency: int | None) -> 
         "AUTOTHROTTLE_ENABLED": polite["autothrottle"],
         "AUTOTHROTTLE_START_DELAY": polite["start_delay"],
         "AUTOTHROTTLE_MAX_DELAY": polite["max_delay"],
-        "AUTOTHROTTLE_TARGET_CONCURRENCY": polite["target_concurrency"],
+        # an explicit --concurrency N asks for N requests in flight, also under AutoThrottle
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": concurrency or polite["target_concurrency"],
         "DOWNLOAD_DELAY": polite["download_delay"],
         "DOWNLOAD_TIMEOUT": polite["timeout"],
         "DOWNLOAD_MAXSIZE": max(polite["max_json_size"], polite["max_media_size"]),
