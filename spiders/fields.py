@@ -44,6 +44,9 @@ def _load_json(body: bytes) -> Any:
 
 
 def _search_jmespath(compiled: Any, document: Any) -> Any:
+    node = compiled.parsed
+    if node["type"] == "field":  # a bare name (most fields): JMESPath's answer, no visitor
+        return document.get(node["value"]) if isinstance(document, dict) else None
     return compiled.search(document)
 
 

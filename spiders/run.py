@@ -54,6 +54,9 @@ def run_crawl(profile: Profile, job_dir: Path, walks: list[tuple[ItemType, IdRan
     from spiders.idwalk import IdWalkSpider
 
     process = AsyncCrawlerProcess(settings)
+    # Scrapy filters by level only at its log handler: without this, the DEBUG lines of
+    # every response and item ("Crawled", "Scraped from") are still built, then dropped
+    logging.getLogger("scrapy").setLevel(settings.get("LOG_LEVEL", "INFO"))
     if not profile.politeness["obey_robots"]:
         logger.warning("robots.txt is NOT obeyed: profile %s sets politeness.obey_robots = false",
                        profile.name)
