@@ -11,3 +11,7 @@ class JobMismatch(ArchiveError):
 
 class NotAJobDir(ArchiveError):
     """The directory has no archive.db: start a crawl with lifeboat crawl PROFILE --out DIR."""
+
+
+class JobLocked(ArchiveError):
+    """Another crawl is running on the job directory: wait for it, or stop it first."""

@@ -1,12 +1,13 @@
 """A job directory and the open resources of one crawl run over it.
 
 Layout (DESIGN.md): ``job.toml``, ``warc/``, ``archive.db``, ``logs/`` (``crawl.log``,
-``requests.log``, ``skipped.log``, ``repairs.log``). ``Job.open`` repairs a WARC torn by
-a killed run before anything new is written.
+``requests.log``, ``skipped.log``, ``repairs.log``), ``crawl.lock`` (held while a crawl
+runs). ``Job.open`` repairs a WARC torn by a killed run before anything new is written.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from archive.capture import DigestIndex
-from archive.exceptions import JobMismatch
+from archive.exceptions import JobLocked, JobMismatch
 from archive.repair import repair_warc
 from archive.store import JobStore
 from archive.writer import RotatingWarcWriter, warc_files
@@ -76,6 +77,13 @@ class Job:
     def open(self) -> Job:
         self.warc_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.dir / "crawl.lock", "w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise JobLocked(f"another crawl is running on {self.dir}: wait for it to end, "
+                            "or stop it (Ctrl-C) before resuming") from None
         self.db = open_db(self.dir / "archive.db")
         self._repair_last_warc()
         self.digests = DigestIndex.load(self.db)
@@ -121,3 +129,4 @@ class Job:
         self._skipped.close()
         self._requests.close()
         self.db.close()
+        self._lock.close()  # releases the flock

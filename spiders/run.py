@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from archive.exceptions import JobMismatch
+from archive.exceptions import JobLocked, JobMismatch
 from archive.job import Job, write_job_toml
 from archive.ledger import summarize
 from spiders.profile import (IdRange, ItemType, Profile, ProfileError, load_profile,
@@ -104,7 +104,10 @@ def run_crawl_command(profile: str, job_dir: Path, ids: str | None, variables: t
         })
     except JobMismatch as exc:
         raise click.ClickException(str(exc)) from None
-    repairs = run_crawl(loaded, job_dir, walks, settings, max_size)
+    try:
+        repairs = run_crawl(loaded, job_dir, walks, settings, max_size)
+    except JobLocked as exc:
+        raise click.ClickException(str(exc)) from None
     for repair in repairs:
         click.echo(f"lifeboat: {repair} (logged in {job_dir / 'logs' / 'repairs.log'})", err=True)
     from metadata.schema import open_db

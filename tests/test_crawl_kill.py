@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from crawl_helpers import (assert_matches_truth, content, count_events, rows, run_crawl,
-                           start_crawl, wait_for, warc_records, warcio_check)
+from crawl_helpers import (assert_matches_truth, content, count_events, crawl_args, rows,
+                           run_crawl, start_crawl, wait_for, warc_records, warcio_check)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.timeout(300)
 @pytest.fixture(scope="module")
 def slow_platform(demo_factory):
     """Latency so that a crawl lasts long enough to be killed in the middle."""
-    return demo_factory(posts=160, seed=11, latency_ms=25)
+    return demo_factory(posts=160, seed=11, latency_ms=60)
 
 
 def kill_after(job_dir: Path, platform, responses: int) -> None:
@@ -92,6 +93,20 @@ def test_ten_million_ids_are_walked_lazily(demo_platform, tmp_path):
         status = Path(f"/proc/{process.pid}/status").read_text()
         rss_kb = int(next(l for l in status.splitlines() if l.startswith("VmRSS")).split()[1])
         assert rss_kb < 400_000, f"{rss_kb} kB resident after 300 responses"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+
+def test_second_crawl_on_a_running_job_is_refused(slow_platform, tmp_path):
+    job = tmp_path / "busy"
+    process = start_crawl(job, slow_platform, ids="1-10000000")  # runs until killed
+    try:
+        wait_for(lambda: count_events(job, "recv") >= 5)
+        second = subprocess.run(crawl_args(job, slow_platform, ids="1-160"),
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert "another crawl is running on" in second.stderr
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
