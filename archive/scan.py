@@ -24,8 +24,10 @@ from warcio.exceptions import ArchiveLoadFailed
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 WARC_LINE = b"WARC/1."
+# warcio meets damaged bytes with many exception types (AttributeError on a header-less
+# record, zlib.error, ValueError on a bad length...): every one of them is damage to report.
 READ_ERRORS = (ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError, KeyError,
-               IndexError, TypeError)
+               IndexError, TypeError, AttributeError, UnicodeError)
 CHUNK = 1 << 20
 
 
@@ -39,7 +41,6 @@ class ScannedRecord:
     warc_type: str
     record_id: str | None
     target_uri: str | None
-    date: str | None
     refers_to: str | None
     concurrent_to: str | None
     payload_sha256: str | None
@@ -163,7 +164,6 @@ def _read_record(record, name: str, it: ArchiveIterator) -> tuple[ScannedRecord,
         warc_type=record.rec_type,
         record_id=headers.get_header("WARC-Record-ID"),
         target_uri=headers.get_header("WARC-Target-URI"),
-        date=headers.get_header("WARC-Date"),
         refers_to=headers.get_header("WARC-Refers-To"),
         concurrent_to=headers.get_header("WARC-Concurrent-To"),
         payload_sha256=payload,

@@ -98,9 +98,9 @@ def verify_job(job_dir: Path, progress: bool | None = None) -> VerifyReport:
         files = find_warcs(job_dir, _capture_files(db, job_dir) if db is not None else ())
         if not files and db is None:
             raise NothingToVerify()
-        records, by_id = _scan_files(files, report, progress)
+        index = _scan_files(files, report, progress)
         if db is not None:
-            _check_db(db, job_dir, records, by_id, report)
+            _check_db(db, job_dir, index, report)
     return report
 
 
@@ -144,40 +144,71 @@ def format_report(report: VerifyReport) -> str:
 
 # -- WARC layer ------------------------------------------------------------------------
 
-def _scan_files(files: list[Path], report: VerifyReport, progress: bool | None
-                ) -> tuple[dict[tuple[str, int], ScannedRecord], dict[str, ScannedRecord]]:
-    """Scan every file; index records by (real path, offset) and by record id."""
+class RecordIndex:
+    """The records a database can point at (response, revisit, resource), by WARC-Record-ID
+    and by (file, offset); only the IDs of the others (requests, warcinfo, metadata), to
+    keep memory small on archives of millions of records."""
+
+    KEPT = ("response", "revisit", "resource")
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, ScannedRecord] = {}
+        self.other_ids: set[str] = set()
+        self.by_position: dict[str, dict[int, ScannedRecord]] = {}
+        self.concurrent: list[tuple[str, str, int]] = []  # (named id, file, offset) unseen yet
+
+    def add(self, item: ScannedRecord) -> str | None:
+        """Index one record; return a problem message if its WARC-Record-ID was seen."""
+        rid = item.record_id
+        seen = self.known(rid) if rid else False
+        if item.warc_type in self.KEPT or not rid:
+            self.by_position.setdefault(os.path.realpath(item.filename), {})[item.offset] = item
+            if rid and not seen:
+                self.by_id[rid] = item
+        elif rid:
+            self.other_ids.add(rid)
+        if item.concurrent_to and not self.known(item.concurrent_to):
+            self.concurrent.append((item.concurrent_to, item.filename, item.offset))
+        if not seen:
+            return None
+        first = self.by_id.get(rid)
+        where = f" (at {first.filename} @ offset {first.offset})" if first is not item else ""
+        return f"WARC-Record-ID {rid} is used by another record too{where}"
+
+    def known(self, record_id: str | None) -> bool:
+        return record_id in self.by_id or record_id in self.other_ids
+
+    def at(self, path: str | Path, offset: int) -> ScannedRecord | None:
+        return self.by_position.get(os.path.realpath(path), {}).get(offset)
+
+    def dangling(self) -> list[Problem]:
+        """Records whose WARC-Concurrent-To names a record found nowhere."""
+        return [Problem(f"WARC-Concurrent-To names {named}, which is in no WARC here "
+                        "(record deleted?)", filename, offset)
+                for named, filename, offset in self.concurrent if not self.known(named)]
+
+
+def _scan_files(files: list[Path], report: VerifyReport, progress: bool | None) -> RecordIndex:
+    """Scan every file into a RecordIndex, counting records and collecting problems."""
     sizes = [f.stat().st_size for f in files]
     report.warc_files, report.warc_bytes = len(files), sum(sizes)
     show = report.warc_bytes >= PROGRESS_MIN_BYTES if progress is None else progress
-    records: dict[tuple[str, int], ScannedRecord] = {}
-    by_id: dict[str, ScannedRecord] = {}
+    index = RecordIndex()
     with tqdm(total=report.warc_bytes, unit="B", unit_scale=True, desc="verify",
               disable=not show) as bar:
         done = 0
         for path, size in zip(files, sizes):
-            real = os.path.realpath(path)
             for item in scan_warc(path, progress=lambda n: bar.update(done + n - bar.n)):
                 if isinstance(item, Damage):
                     report.problems.append(Problem(item.message, str(path), item.offset))
                     continue
                 _count_record(item, report)
-                records[(real, item.offset)] = item
-                if item.record_id and item.record_id in by_id:
-                    first = by_id[item.record_id]
-                    report.problems.append(Problem(
-                        f"WARC-Record-ID {item.record_id} also used at "
-                        f"{_relative(first.filename, report.job_dir)} @ offset {first.offset}",
-                        str(path), item.offset))
-                elif item.record_id:
-                    by_id[item.record_id] = item
+                repeated = index.add(item)
+                if repeated:
+                    report.problems.append(Problem(repeated, str(path), item.offset))
             done += size
-    for item in records.values():
-        if item.concurrent_to and item.concurrent_to not in by_id:
-            report.problems.append(Problem(
-                f"WARC-Concurrent-To names {item.concurrent_to}, which is in no WARC here "
-                "(record deleted?)", item.filename, item.offset))
-    return records, by_id
+    report.problems.extend(index.dangling())
+    return index
 
 
 def _count_record(item: ScannedRecord, report: VerifyReport) -> None:
@@ -190,17 +221,16 @@ def _count_record(item: ScannedRecord, report: VerifyReport) -> None:
 
 # -- database layer --------------------------------------------------------------------
 
-def _check_db(db: sqlite3.Connection, job_dir: Path,
-              records: dict[tuple[str, int], ScannedRecord], by_id: dict[str, ScannedRecord],
+def _check_db(db: sqlite3.Connection, job_dir: Path, index: RecordIndex,
               report: VerifyReport) -> None:
-    payloads = _check_captures(db, job_dir, records, by_id, report)
+    payloads = _check_captures(db, job_dir, index, report)
     known = _capture_ids(db)
     _check_posts(db, known, report)
     _check_media(db, known, payloads, report)
     _check_ledger(db, report)
 
 
-def _check_captures(db, job_dir, records, by_id, report) -> dict[int, tuple[set[str], dict]]:
+def _check_captures(db, job_dir, index: RecordIndex, report) -> dict[int, tuple[set[str], dict]]:
     """Check each capture row; return capture id -> (its payload's SHA-256 values, place)."""
     payloads: dict[int, tuple[set[str], dict]] = {}
     if not _has_table(db, "captures"):
@@ -211,14 +241,14 @@ def _check_captures(db, job_dir, records, by_id, report) -> dict[int, tuple[set[
         "payload_sha256", "warc_type", "refers_to"))
     for row in db.execute(f"SELECT {select} FROM captures ORDER BY warc_filename, warc_offset"):
         report.captures += 1
-        problems, hashes, where = _check_capture(row, job_dir, records, by_id)
+        problems, hashes, where = _check_capture(row, job_dir, index)
         report.problems.extend(problems)
         if hashes:
             payloads[row["id"]] = hashes, where
     return payloads
 
 
-def _check_capture(row: sqlite3.Row, job_dir: Path, records, by_id
+def _check_capture(row: sqlite3.Row, job_dir: Path, index: RecordIndex
                    ) -> tuple[list[Problem], set[str], dict]:
     """Problems of one capture row, the SHA-256 values of its payload, and its place."""
     label = f"capture {row['id']} ({row['url']})"
@@ -227,12 +257,12 @@ def _check_capture(row: sqlite3.Row, job_dir: Path, records, by_id
     if path is None:
         return [Problem(f"{label}: WARC file {row['warc_filename']} does not exist",
                         **where)], set(), where
-    position = (os.path.realpath(path), row["warc_offset"])
-    record = by_id.get(row["warc_record_id"]) if row["warc_record_id"] else records.get(position)
+    rid = row["warc_record_id"]
+    record = index.by_id.get(rid) if rid else index.at(path, row["warc_offset"])
     if record is None:
         return [Problem(f"{label}: record {row['warc_record_id'] or ''} is in no WARC "
                         "(deleted, or unreadable: see the problems above)", **where)], set(), where
-    if (os.path.realpath(record.filename), record.offset) != position:
+    if index.at(path, row["warc_offset"]) is not record:
         return [Problem(f"{label}: record {record.record_id} is not at this offset but at "
                         f"{_relative(record.filename, job_dir)} @ offset {record.offset} "
                         "(bytes before it were removed or added)", **where)], set(), where
@@ -241,7 +271,7 @@ def _check_capture(row: sqlite3.Row, job_dir: Path, records, by_id
     source = record
     if (row["warc_type"] or record.warc_type) == "revisit":
         original_id = row["refers_to"] or record.refers_to
-        source = by_id.get(original_id)
+        source = index.by_id.get(original_id)
         if source is None:
             problems.append(Problem(f"{label}: revisit refers to record {original_id}, "
                                     "which is in no WARC of this job", **where))
