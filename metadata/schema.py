@@ -108,7 +108,17 @@ INDEXES: list[tuple[str, list[str], bool]] = [
     ("posts", ["author"], False),
     ("posts", ["created_at"], False),
     ("ledger", ["state"], False),
+    # Datasette facets and the map (bench/datasette_pages.py): the posts page facets on
+    # deleted and on the day of created_at; geotagged_media is ordered by capture time
+    ("posts", ["deleted"], False),
+    ("media_metadata", ["captured_at"], False),
 ]
+
+# Indexes on expressions (sqlite-utils' create_index takes columns only): name -> SQL
+EXPRESSION_INDEXES: dict[str, str] = {
+    "idx_posts_created_day": "CREATE INDEX IF NOT EXISTS idx_posts_created_day "
+                             "ON posts (date(created_at))",
+}
 
 LEDGER_STATES = ("archived", "missing", "deleted", "forbidden", "failed")
 
@@ -134,3 +144,5 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
                 table.add_column(column, col_type)
     for table_name, columns, unique in INDEXES:
         db.table(table_name).create_index(columns, unique=unique, if_not_exists=True)
+    for sql in EXPRESSION_INDEXES.values():
+        db.execute(sql)
