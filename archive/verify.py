@@ -151,7 +151,8 @@ class RecordIndex:
 
     KEPT = ("response", "revisit", "resource")
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path) -> None:
+        self.root = root  # file names in messages are relative to it
         self.by_id: dict[str, ScannedRecord] = {}
         self.other_ids: set[str] = set()
         self.by_position: dict[str, dict[int, ScannedRecord]] = {}
@@ -172,7 +173,8 @@ class RecordIndex:
         if not seen:
             return None
         first = self.by_id.get(rid)
-        where = f" (at {first.filename} @ offset {first.offset})" if first is not item else ""
+        where = f" (at {_relative(first.filename, self.root)} @ offset {first.offset})" \
+            if first else ""
         return f"WARC-Record-ID {rid} is used by another record too{where}"
 
     def known(self, record_id: str | None) -> bool:
@@ -193,7 +195,7 @@ def _scan_files(files: list[Path], report: VerifyReport, progress: bool | None) 
     sizes = [f.stat().st_size for f in files]
     report.warc_files, report.warc_bytes = len(files), sum(sizes)
     show = report.warc_bytes >= PROGRESS_MIN_BYTES if progress is None else progress
-    index = RecordIndex()
+    index = RecordIndex(report.job_dir)
     with tqdm(total=report.warc_bytes, unit="B", unit_scale=True, desc="verify",
               disable=not show) as bar:
         done = 0

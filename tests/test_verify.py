@@ -33,6 +33,8 @@ def damaged(job, tmp_path) -> Path:
 
 def verify(job_dir: Path) -> tuple[int, str]:
     result = CliRunner().invoke(cli, ["verify", str(job_dir)])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
     return result.exit_code, result.output
 
 
