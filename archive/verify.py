@@ -281,7 +281,7 @@ def _check_capture(row: sqlite3.Row, job_dir: Path, index: RecordIndex
     hashes = {source.payload_sha256, source.decoded_sha256} - {None}
     if row["payload_sha256"] not in hashes:
         problems.append(Problem(
-            f"{label}: payload SHA-256 is {source.decoded_sha256} in the WARC, "
+            f"{label}: payload SHA-256 is {source.payload_sha256} in the WARC, "
             f"{row['payload_sha256']} in the database", **where))
     return problems, hashes, where
 
