@@ -187,6 +187,7 @@ def extract_warcs(warc_paths: Sequence[Path], db_path: Path, workers: int | None
             except Exception as exc:  # noqa: BLE001 - warcio's errors for broken archives vary
                 result.unreadable.append(f"{warc_path}: {exc}")
         batches.finish()
+        db.conn.commit()  # captures / media of payloads that were already extracted
     result.seconds = time.monotonic() - started
     return result
 

@@ -288,7 +288,8 @@ def captured_at(tags: Tags) -> Timestamp | None:
 
 def _first_text(tags: Tags, preferred: tuple[str, ...], name: str) -> str | None:
     """The first non-empty value among ``preferred`` tags, then any ``*:name`` tag."""
-    keys = [*preferred, *(k for k in tags if k.rsplit(":", 1)[-1] == name)]
+    suffix = ":" + name
+    keys = [*preferred, *(k for k in tags if k.endswith(suffix))]
     for key in keys:
         value = tags.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -50,10 +50,18 @@ def _declared_length(record: ArcWarcRecord) -> int | None:
     return int(value) if value and value.strip().isdigit() else None
 
 
+_SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif",
+             "image/tiff": ".tif", "image/webp": ".webp", "image/heic": ".heic",
+             "image/heif": ".heif", "image/avif": ".avif", "image/jxl": ".jxl",
+             "image/x-canon-cr3": ".cr3", "image/x-fuji-raf": ".raf",
+             "video/mp4": ".mp4", "video/quicktime": ".mov", "video/3gpp": ".3gp",
+             "video/3gpp2": ".3g2", "video/webm": ".webm", "video/x-matroska": ".mkv",
+             "video/x-msvideo": ".avi"}
+
+
 def suffix_for(mime: str | None) -> str:
-    """A file extension for a MIME type (ExifTool checks the content anyway)."""
-    extension = mimetypes.guess_extension(mime or "") or ".bin"
-    return {".jpe": ".jpg", ".qt": ".mov"}.get(extension, extension)
+    """A file extension for a MIME type, so ExifTool tries the right format first."""
+    return _SUFFIXES.get(mime or "") or mimetypes.guess_extension(mime or "") or ".bin"
 
 
 def open_payload(record: ArcWarcRecord) -> tuple[IO[bytes], bytes]:

@@ -16,7 +16,10 @@ Options, and why:
   stored in a ``moov`` after the media data (most phone videos, HEICs with Exif at the
   end), and it skips maker notes; the corpus tests show both.
 - ``-api LargeFileSupport=1``: read past 2 GB atoms in long videos.
-- ``--System:all``: the file-system tags describe our temporary copy, not the evidence.
+
+The ``System:`` tags (file name, dates, permissions) describe our temporary copy, not the
+evidence; ``metadata.store`` leaves them out of the stored record (excluding them with
+``--System:all`` costs ExifTool more time than it saves).
 
 Payloads reach ExifTool as temporary files, so it seeks over the media data of a video
 instead of reading it.
@@ -32,12 +35,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Sequence
 
 import exiftool
-from exiftool.exceptions import ExifToolException
+from exiftool.exceptions import ExifToolException, ExifToolVersionError
 
 from metadata.exceptions import ExifToolMissing, ExifToolTooOld
 
 MINIMUM_VERSION = "12.24"  # CVE-2021-22204: older versions run code from crafted DjVu data
-EXIFTOOL_ARGS = ("-G1", "-a", "-n", "-fast", "-api", "LargeFileSupport=1", "--System:all")
+EXIFTOOL_ARGS = ("-G1", "-a", "-n", "-fast", "-api", "LargeFileSupport=1")
 
 Record = dict[str, Any]
 
@@ -85,8 +88,10 @@ class ExifToolPool:
 
     def __init__(self, workers: int | None = None, executable: str = "exiftool",
                  args: Sequence[str] = EXIFTOOL_ARGS) -> None:
-        self.version = check_exiftool(executable)
+        if shutil.which(executable) is None:
+            raise ExifToolMissing(executable)
         self.workers = workers or default_workers()
+        self.version = ""
         self._executable = executable
         self._args = list(args)
         self._idle: queue.Queue[exiftool.ExifTool] = queue.Queue()
@@ -94,19 +99,34 @@ class ExifToolPool:
         self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="exiftool")
 
     def __enter__(self) -> "ExifToolPool":
-        for _ in range(self.workers):
-            self._idle.put(self._start())
+        """Start the processes and refuse an unsafe ExifTool before any file is read.
+
+        They are started from this thread: pyexiftool has the kernel stop a process when
+        the thread that started it ends, and worker threads end before the pool does.
+        """
+        try:
+            started = [self._start() for _ in range(self.workers)]
+            self.version = require_safe_version(started[0].version)
+        except BaseException:
+            self.__exit__()
+            raise
+        for process in started:
+            self._idle.put(process)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._threads.shutdown(wait=True)
+        self._threads.shutdown(wait=True, cancel_futures=True)
         for process in self._all:
             if process.running:
                 process.terminate()
 
     def _start(self) -> exiftool.ExifTool:
         process = exiftool.ExifTool(self._executable, common_args=self._args, encoding="utf-8")
-        process.run()
+        try:
+            process.run()
+        except ExifToolVersionError as exc:  # pyexiftool itself needs 12.15+
+            raise ExifToolTooOld("< 12.15", MINIMUM_VERSION) from exc
+        process.block_size = 1 << 16
         self._all.append(process)
         return process
 

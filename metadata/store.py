@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import sqlite_utils
 
@@ -77,12 +77,14 @@ def metadata_row(sha256: str, record: dict[str, Any], version: str,
                  problem: str | None = None) -> dict[str, Any]:
     """The ``media_metadata`` row for one ExifTool record.
 
-    ``exiftool`` keeps ExifTool's full JSON (minus the temporary file's name) plus
+    ``exiftool`` keeps ExifTool's full JSON (minus the temporary file's name and
+    ``System:`` tags) plus
     ``Lifeboat:PositionSource`` / ``Lifeboat:CapturedAtSource``, the tags the position
     and capture time were read from. ``problem`` (e.g. a truncated payload) leads ``error``.
     """
     columns = normalise(record)
-    stored = {k: v for k, v in record.items() if k != "SourceFile"}
+    stored = {k: v for k, v in record.items()
+              if k != "SourceFile" and not k.startswith("System:")}
     stored["Lifeboat:PositionSource"] = columns.pop("position_source")
     stored["Lifeboat:CapturedAtSource"] = columns.pop("captured_at_source")
     if problem:
@@ -101,8 +103,3 @@ def save_rows(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> None:
     if rows:
         with db.conn:
             db["media_metadata"].insert_all(rows, pk="sha256", replace=True, alter=False)
-
-
-def iter_rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> Iterator[tuple]:
-    """Rows of a query (small helper so callers need not touch the cursor)."""
-    yield from db.execute(sql, params).fetchall()

@@ -10,6 +10,7 @@ file, offset, length, record id, payload SHA-256 and size, URL, status, type, da
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -69,19 +70,28 @@ def _capture_row(record: ArcWarcRecord, warc_name: str, offset: int, length: int
     }
 
 
+_CAPTURE_COLUMNS = ("url", "status", "content_type", "warc_filename", "warc_offset",
+                    "warc_length", "warc_record_id", "payload_sha256", "payload_size",
+                    "fetched_at", "warc_type", "refers_to")
+_INSERT_CAPTURE = (f"INSERT INTO captures ({', '.join(_CAPTURE_COLUMNS)}) "
+                   f"VALUES ({', '.join(':' + c for c in _CAPTURE_COLUMNS)})")
+
+
 def _insert_capture(db: sqlite_utils.Database, row: dict) -> int:
-    """Insert a capture; a WARC-Record-ID already used elsewhere is dropped, not fatal."""
-    if row["warc_record_id"] and db.execute(
-            "SELECT 1 FROM captures WHERE warc_record_id = ?",
-            [row["warc_record_id"]]).fetchone():
-        row = {**row, "warc_record_id": None}
-    return db["captures"].insert(row).last_pk
+    """Insert a capture (committed with the next batch of results); returns its id.
+
+    A WARC-Record-ID already used by another capture is dropped, not fatal.
+    """
+    try:
+        return db.execute(_INSERT_CAPTURE, row).lastrowid
+    except sqlite3.IntegrityError:  # the unique index on warc_record_id
+        return db.execute(_INSERT_CAPTURE, {**row, "warc_record_id": None}).lastrowid
 
 
 def _insert_media(db: sqlite_utils.Database, url: str, sha256: str, mime: str | None,
                   size: int | None, capture_id: int) -> None:
-    db["media"].insert({"url": url, "sha256": sha256, "content_type": mime, "size": size,
-                        "capture_id": capture_id}, pk="url", ignore=True)
+    db.execute("INSERT OR IGNORE INTO media (url, sha256, content_type, size, capture_id) "
+               "VALUES (?, ?, ?, ?, ?)", [url, sha256, mime, size, capture_id])
 
 
 def _known_captures(db: sqlite_utils.Database, warc_name: str) -> dict[int, str | None]:
@@ -98,7 +108,8 @@ def scan_warc(db: sqlite_utils.Database, warc_path: Path, spool_dir: Path,
 
     Payloads whose SHA-256 ``is_done`` are not kept on disk (``spooled`` None). Records
     captured by an earlier scan are recognised by (WARC file, offset) and not inserted
-    again. ``on_bytes`` hears how many more bytes of the file have been read.
+    again. Rows are written in the open transaction; the caller commits. ``on_bytes``
+    hears how many more bytes of the file have been read.
     """
     scan = _Scan(db, str(warc_path.resolve()), spool_dir, is_done)
     position = 0
