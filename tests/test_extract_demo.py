@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -85,3 +86,26 @@ def test_identical_payloads_are_extracted_once(demo_media_rows):
         by_sha.setdefault(row["sha256"], []).append(url)
     assert any(len(urls) > 1 for urls in by_sha.values())  # re-uploads under new URLs
     assert len({row["exiftool"] for row in demo_media_rows.values()}) == len(by_sha)
+
+
+def test_a_crawl_ends_with_its_media_extracted(demo_platform, tmp_path):
+    """`lifeboat crawl` extracts what it archived (job mode: revisits read via originals)."""
+    job = tmp_path / "job"
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, str(root / "crawl.py"), "crawl", "demo", "--out", str(job),
+                    "--var", f"api={demo_platform.api}", "--var", f"media={demo_platform.media}",
+                    "--ids", "1-200"], check=True, capture_output=True, timeout=240)
+    db = sqlite_utils.Database(job / "archive.db")
+    rows = {row["url"]: row for row in db.query(
+        "SELECT m.url, c.warc_type, mm.* FROM media m JOIN captures c ON c.id = m.capture_id "
+        "LEFT JOIN media_metadata mm USING (sha256)")}
+    truth = demo_platform.truth["media"]
+    assert set(rows) == set(truth)
+    assert any(row["warc_type"] == "revisit" for row in rows.values())
+    for url, row in rows.items():
+        assert row["exiftool_version"] and row["error"] is None, url
+        for column in ("latitude", "longitude", "altitude"):
+            if truth[url][column] is None:
+                assert row[column] is None, (url, column)
+            else:
+                assert abs(row[column] - truth[url][column]) < 1e-6, (url, column)
