@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import random
 import signal
 import subprocess
+import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from crawl_helpers import (assert_matches_truth, content, count_events, crawl_args, rows,
+from crawl_helpers import (ROOT, assert_matches_truth, content, count_events, crawl_args, rows,
                            run_crawl, start_crawl, wait_for, warc_records, warcio_check)
 
 pytestmark = pytest.mark.timeout(300)
@@ -110,3 +115,82 @@ def test_second_crawl_on_a_running_job_is_refused(slow_platform, tmp_path):
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
+
+
+BIG = 16_000_000
+BIG_PROFILE = """
+name = "big"
+contact = "https://example.org/operator"
+[vars]
+base = ""
+[scope]
+allowed_hosts = ["${base}"]
+[politeness]
+start_delay = 0.01
+concurrency = 1
+[items.item]
+url = "${base}/api/items/{id}"
+[items.item.ids]
+start = 1
+stop = 2
+[items.item.discover]
+file = "files"
+[items.file]
+url = "{id}"
+parse = "none"
+table = "media"
+"""
+
+
+class BigFiles(BaseHTTPRequestHandler):
+    """Two items, each with one 16 MB incompressible file: writing one takes a while."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.startswith("/api/items/"):
+            n = self.path.rsplit("/", 1)[1]
+            body = json.dumps({"files": [f"http://{self.headers['Host']}/files/{n}.bin"]}).encode()
+        elif self.path.startswith("/files/"):
+            body = random.Random(self.path).randbytes(BIG)
+        else:
+            body = b""
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_kill_during_a_record_write_is_repaired_on_resume(tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BigFiles)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    profile = tmp_path / "big.toml"
+    profile.write_text(BIG_PROFILE, encoding="utf-8")
+    job = tmp_path / "job"
+    args = [sys.executable, str(ROOT / "crawl.py"), "crawl", str(profile), "--out", str(job),
+            "--var", f"base=http://127.0.0.1:{server.server_port}", "--no-extract"]
+    try:
+        process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            def writing() -> bool:
+                files = list((job / "warc").glob("*.warc.gz")) if (job / "warc").is_dir() else []
+                return bool(files) and 1_000_000 < files[0].stat().st_size < BIG
+            wait_for(writing, timeout=60, step=0.002)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        torn = next((job / "warc").glob("*.warc.gz"))
+        assert torn.stat().st_size < BIG  # killed half-way through the first big record
+        result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+    finally:
+        server.shutdown()
+    log = (job / "logs" / "repairs.log").read_text(encoding="utf-8")
+    assert torn.name in log and "cut" in log
+    assert "repaired" in result.stderr
+    warcio_check(job)
+    media = rows(job, "SELECT url, size FROM media ORDER BY url")
+    assert [size for _, size in media] == [BIG, BIG]
+    assert rows(job, "SELECT count(*) FROM captures WHERE url LIKE '%/files/%'") == [(2,)]
