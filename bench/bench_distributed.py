@@ -103,7 +103,7 @@ def run_workers(redis_url: str, platform, posts: int, chunk: int, concurrency: i
 @click.option("--posts", default=2000, show_default=True, help="Posts on the demo platform.")
 @click.option("--latency-ms", default=50, show_default=True, help="Added server latency.")
 @click.option("--concurrency", default=8, show_default=True, help="Each worker's concurrency.")
-@click.option("--chunk", default=100, show_default=True, help="IDs per chunk.")
+@click.option("--chunk", default=50, show_default=True, help="IDs per chunk.")
 @click.option("--repeat", default=1, show_default=True, help="Runs of each; the best counts.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
 def main(posts: int, latency_ms: int, concurrency: int, chunk: int, repeat: int,
