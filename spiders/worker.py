@@ -70,6 +70,10 @@ class ChunkTracker:
             self.open[chunk] -= 1
         return chunk
 
+    def backlog(self) -> int:
+        """Items requested and not finished yet, over every chunk held."""
+        return len(self.owner)
+
     def completable(self) -> list[str]:
         return [c for c in self.held if c not in self.walking and self.open[c] <= 0]
 
@@ -252,7 +256,7 @@ class WorkerSpider(IdWalkSpider):
             self.say(f"restarted: chunks {', '.join(released)} given back to the queue")
         idle_polls = 0
         while True:
-            await self._wait_for_room()
+            await self._wait_for_backlog()
             chunk = self.queue.claim(self.worker)
             if chunk is None:
                 if self.queue.all_done():
@@ -270,6 +274,18 @@ class WorkerSpider(IdWalkSpider):
                 await self._wait_for_room()
                 yield request
             self.tracker.walked(chunk.number)
+
+    async def _wait_for_backlog(self) -> None:
+        """Claim the next chunk only when this worker's queue is about to run dry: chunks
+        held but not being fetched would wait here while another worker has nothing."""
+        limit = self.crawler.settings.getint("CONCURRENT_REQUESTS")
+        while self.tracker.backlog() > limit:
+            self._room.clear()
+            try:
+                await asyncio.wait_for(self._room.wait(), 0.25)
+            except asyncio.TimeoutError:
+                pass
+        await self._wait_for_room()
 
     def resume_own_chunks(self) -> list[str]:
         """After a crash: report what the shard committed for chunks still leased to this
