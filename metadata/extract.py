@@ -136,16 +136,18 @@ def extract_job(job_dir: Path, workers: int | None = None,
     started = time.monotonic()
     db = open_db(job_dir / DB_NAME)
     pending = pending_media(db, job_dir)
+    already_done = db.execute("SELECT count(DISTINCT sha256) FROM media WHERE sha256 IN "
+                              "(SELECT sha256 FROM media_metadata)").fetchone()[0]
     with ExifToolPool(workers) as pool, tempfile.TemporaryDirectory(
             prefix="lifeboat-extract-") as tmp, _progress(
             progress, total=len(pending), unit="media") as bar:
-        result = ExtractResult(exiftool_version=pool.version)
+        result = ExtractResult(exiftool_version=pool.version, already_done=already_done)
         batches = _Batches(db, pool, result, bar)
         for index, item in enumerate(pending):
             try:
                 with open_record(item.warc_path, item.warc_offset) as record:
                     spooled = spool_record(record, Path(tmp), f"j{index}")
-            except (OSError, ValueError) as exc:
+            except Exception as exc:  # noqa: BLE001 - missing file, no record at that offset
                 result.unreadable.append(f"{item.warc_path}@{item.warc_offset}: {exc}")
                 continue
             if spooled.sha256 and spooled.sha256 != item.sha256:

@@ -80,11 +80,18 @@ _INSERT_CAPTURE = (f"INSERT INTO captures ({', '.join(_CAPTURE_COLUMNS)}) "
 def _insert_capture(db: sqlite_utils.Database, row: dict) -> int:
     """Insert a capture (committed with the next batch of results); returns its id.
 
-    A WARC-Record-ID already used by another capture is dropped, not fatal.
+    A record already captured under another name for the same WARC file (a crawl job's
+    own ``warc/x.warc.gz`` given to ``--db``) is the capture already there; a duplicate
+    WARC-Record-ID in a different file is dropped from the new row, not fatal.
     """
     try:
         return db.execute(_INSERT_CAPTURE, row).lastrowid
     except sqlite3.IntegrityError:  # the unique index on warc_record_id
+        capture_id, filename = db.execute(
+            "SELECT id, warc_filename FROM captures WHERE warc_record_id = ?",
+            [row["warc_record_id"]]).fetchone()
+        if Path(filename or "").name == Path(row["warc_filename"]).name:
+            return capture_id
         return db.execute(_INSERT_CAPTURE, {**row, "warc_record_id": None}).lastrowid
 
 

@@ -179,12 +179,21 @@ def test_job_directory_extraction_with_revisits_and_reruns(tmp_path):
     [where] = write_warc(extra, [WarcItem(BASE + "c.jpg", c)])
     capture = db["captures"].insert({"url": BASE + "c.jpg", "warc_filename": extra.name,
                                      "warc_offset": where.offset, "warc_type": "response",
+                                     "warc_record_id": where.record_id,
                                      "payload_sha256": hashlib.sha256(c).hexdigest()}).last_pk
     db["media"].insert({"url": BASE + "c.jpg", "sha256": hashlib.sha256(c).hexdigest(),
                         "capture_id": capture})
     output = CliRunner().invoke(cli, ["extract", str(job)]).output
     assert "extracted 1 new media (1 with a position, 0 with errors)" in output
+    assert "3 already done" in CliRunner().invoke(cli, ["extract", str(job)]).output
     assert db["media_metadata"].count == 3
+
+    counts = {t: db[t].count for t in ("captures", "media", "media_metadata")}
+    output = run_extract(job / "archive.db", *sorted((job / "warc").iterdir()))
+    assert "extracted 0 new media" in output  # the job's own WARCs through --db: no copies
+    assert db["captures"].count == counts["captures"]
+    assert db["media_metadata"].count == counts["media_metadata"]
+    assert db["media"].count == counts["media"] + 1  # a.jpg's row, which make_job removed
 
 
 def test_extract_refuses_a_directory_without_a_database(tmp_path):
