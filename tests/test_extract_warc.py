@@ -129,6 +129,24 @@ def test_rerun_extracts_only_what_is_new(tmp_path):
     assert {t: db[t].count for t in before} == {"captures": 4, "media": 4, "media_metadata": 2}
 
 
+def test_revisit_records_point_at_the_media_they_repeat(tmp_path):
+    jpeg = photo(tmp_path, "r.jpg", -8.5, 115.25)
+    warc = tmp_path / "revisits.warc.gz"
+    write_warc(warc, [WarcItem(BASE + "r.jpg", jpeg),
+                      WarcItem(BASE + "r-again.jpg", jpeg, record_type="revisit",
+                               revisit_of=BASE + "r.jpg")])
+    run_extract(tmp_path / "x.db", warc)
+    db = sqlite_utils.Database(tmp_path / "x.db")
+    captures = {row["url"]: row for row in db["captures"].rows}
+    revisit, original = captures[BASE + "r-again.jpg"], captures[BASE + "r.jpg"]
+    assert revisit["warc_type"] == "revisit"
+    assert revisit["refers_to"] == original["warc_record_id"]
+    assert revisit["payload_sha256"] == original["payload_sha256"]
+    rows = metadata_by_url(tmp_path / "x.db")
+    assert abs(rows[BASE + "r-again.jpg"]["latitude"] + 8.5) < 1e-9
+    assert db["media_metadata"].count == 1
+
+
 def make_job(job_dir: Path, items: list[WarcItem], revisit_of: dict[str, str]) -> sqlite_utils.Database:
     """A job directory as the crawl leaves it: warc/ plus captures and media rows.
 
