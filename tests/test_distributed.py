@@ -73,6 +73,13 @@ def start_worker(redis_url: str, name: str, shard: Path) -> subprocess.Popen:
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+def start_pair(redis_url: str, shards: Path) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """w1, then w2 once w1 is crawling (so that w1 is surely mid-run when it is killed)."""
+    w1 = start_worker(redis_url, "w1", shards / "w1")
+    wait_for(lambda: ledger_count(shards / "w1") >= 1, timeout=60)
+    return w1, start_worker(redis_url, "w2", shards / "w2")
+
+
 def ledger_count(shard: Path) -> int:
     try:
         db = sqlite3.connect(shard / "archive.db", timeout=5)
@@ -110,6 +117,16 @@ def assert_each_item_once(job: Path, platform) -> None:
             assert per_url[platform.post_url(int(pid))] == 1, pid
     for url in truth["media"]:
         assert per_url[url] == 1, url
+
+
+def test_worker_needs_a_seeded_walk_and_redis(redis_base, tmp_path):
+    args = [sys.executable, str(ROOT / "crawl.py"), "crawl", "demo", "--out", str(tmp_path / "w")]
+    unseeded = subprocess.run([*args, "--redis", f"{redis_base}/7", "--worker", "w1"],
+                              capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert unseeded.returncode != 0 and "lifeboat seed demo --redis" in unseeded.stderr
+    alone = subprocess.run([*args, "--worker", "w1"], capture_output=True, text=True, cwd=ROOT,
+                           timeout=60)
+    assert alone.returncode != 0 and "--worker goes with --redis" in alone.stderr
 
 
 def test_leases_expire_renew_and_finish_once(redis_base):
@@ -171,8 +188,7 @@ def test_sigkilled_worker_restarts_and_merge_has_every_item_once(redis_base, dem
     redis_url = f"{redis_base}/4"
     seed(redis_url, platform, 240)
     shards = tmp_path / "shards"
-    w1 = start_worker(redis_url, "w1", shards / "w1")
-    w2 = start_worker(redis_url, "w2", shards / "w2")
+    w1, w2 = start_pair(redis_url, shards)
     wait_for(lambda: ledger_count(shards / "w1") >= 30, timeout=60)
     w1.send_signal(signal.SIGKILL)
     w1.wait(10)
@@ -198,8 +214,7 @@ def test_chunk_of_a_worker_that_never_returns_is_finished_by_another(redis_base,
     redis_url = f"{redis_base}/5"
     seed(redis_url, platform, 160, "--lease", "2")
     shards = tmp_path / "shards"
-    w1 = start_worker(redis_url, "w1", shards / "w1")
-    w2 = start_worker(redis_url, "w2", shards / "w2")
+    w1, w2 = start_pair(redis_url, shards)
     wait_for(lambda: ledger_count(shards / "w1") >= 20, timeout=60)
     w1.send_signal(signal.SIGKILL)
     w1.wait(10)
