@@ -23,14 +23,21 @@ evidence; ``metadata.store`` leaves them out of the stored record (excluding the
 
 Payloads reach ExifTool as temporary files, so it seeks over the media data of a video
 instead of reading it.
+
+A process that dies (a crash, the OOM killer) or says nothing for ``STALL_SECONDS`` is
+replaced and the files of its batch are retried one by one; a file that fails alone gets
+an ``ExifTool:Error`` record. pyexiftool 0.5.6 would spin for ever on a closed pipe, so
+its pipe reader is replaced by ``_read_until`` (same contract, plus those two checks).
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import select
 import shutil
 import subprocess
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Sequence
 
@@ -41,8 +48,32 @@ from metadata.exceptions import ExifToolMissing, ExifToolTooOld
 
 MINIMUM_VERSION = "12.24"  # CVE-2021-22204: older versions run code from crafted DjVu data
 EXIFTOOL_ARGS = ("-G1", "-a", "-n", "-fast", "-api", "LargeFileSupport=1")
+STALL_SECONDS = 300.0  # no output for this long while reading a batch: ExifTool is stuck
 
 Record = dict[str, Any]
+
+
+class ExifToolStalled(OSError):
+    """ExifTool closed its output or said nothing for STALL_SECONDS during a batch."""
+
+
+def _read_until(fd: int, ending: bytes, block_size: int) -> bytes:
+    """Read ``fd`` until its output, stripped, ends with ``ending`` (pyexiftool's contract)."""
+    chunks: list[bytes] = []
+    tail = b""
+    while not tail.strip().endswith(ending):
+        ready, _, _ = select.select([fd], [], [], STALL_SECONDS)
+        if not ready:
+            raise ExifToolStalled(f"ExifTool said nothing for {STALL_SECONDS:.0f} s")
+        block = os.read(fd, block_size)
+        if not block:
+            raise ExifToolStalled("ExifTool exited in the middle of a batch")
+        chunks.append(block)
+        tail = (tail + block)[-(len(ending) + 8):]
+    return b"".join(chunks)
+
+
+exiftool.exiftool._read_fd_endswith = _read_until  # see the module docstring
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -141,25 +172,31 @@ class ExifToolPool:
     def _run_batch(self, paths: list[str]) -> list[Record]:
         process = self._idle.get()
         try:
-            by_path = self._execute(process, paths)
-            if not process.running:
-                process = self._start()
+            process, by_path, died = self._attempt(process, paths)
             missing = [p for p in paths if p not in by_path]
-            if missing and len(paths) > 1:  # isolate whatever upset the batch
-                for path in missing:
-                    by_path.update(self._execute(process, [path]))
-                    if not process.running:
-                        process = self._start()
+            if missing and (len(paths) > 1 or died):  # isolate whatever upset the batch
+                for path in dict.fromkeys(missing):
+                    process, found, _ = self._attempt(process, [path])
+                    by_path.update(found)
             return [by_path.get(p) or {"SourceFile": p, "ExifTool:Error":
                                        "ExifTool gave no output for this file"} for p in paths]
         finally:
             self._idle.put(process)
 
-    @staticmethod
-    def _execute(process: exiftool.ExifTool, paths: list[str]) -> dict[str, Record]:
+    def _attempt(self, process: exiftool.ExifTool,
+                 paths: list[str]) -> tuple[exiftool.ExifTool, dict[str, Record], bool]:
+        """Read ``paths``; a process that died or stalled is replaced by a fresh one."""
         try:
             records = process.execute_json(*paths)
-        except (ExifToolException, ValueError, OSError):
-            return {}  # no output (e.g. a missing file) or a dead process, which
-            # ``process.running`` then reports and the caller replaces
-        return {r.get("SourceFile"): r for r in records if isinstance(r, dict)}
+        except (ExifToolException, ValueError, OSError) as exc:
+            records = []  # no output at all (a single missing file), or a dead process
+            stalled = isinstance(exc, ExifToolStalled)
+        else:
+            stalled = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "ExifTool ... died": handled here
+            if stalled and process.running:
+                process.terminate(timeout=5)
+            if stalled or not process.running:
+                return self._start(), {}, True
+        return process, {r.get("SourceFile"): r for r in records if isinstance(r, dict)}, False

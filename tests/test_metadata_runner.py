@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,19 @@ def test_pool_reads_batches_on_the_same_processes(tmp_path):
         assert records[1]["ExifTool:Error"] == "File is empty"
         assert records[2].get("ExifTool:Error")  # unknown file type
         assert records[3].get("ExifTool:Error")  # not there
+
+
+def test_a_killed_exiftool_is_replaced_and_its_batch_finished(tmp_path):
+    photo = write_photo(tmp_path / "p.jpg", {"Make": "Nikon"})
+    paths = [str(photo)] * 6000  # long enough to be killed half-way through
+    before = exiftool_children()
+    with ExifToolPool(1) as pool:
+        [pid] = exiftool_children() - before
+        future = pool.submit(paths)
+        time.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+        records = future.result(timeout=120)
+        assert [r.get("IFD0:Make") for r in records] == ["Nikon"] * len(paths)
+        [replacement] = exiftool_children() - before  # the killed one is gone
+        assert replacement != pid
+        assert pool.read([str(photo)])[0]["IFD0:Make"] == "Nikon"
