@@ -188,8 +188,9 @@ class ChunkQueue:
             for start in starts:
                 specs[str(len(specs))] = f"{item_type} {start} {min(start + chunk_size - 1, last)}"
         pipe = self.r.pipeline(transaction=True)
-        for number in range(0, len(specs), 1000):
-            batch = {n: specs[n] for n in list(specs)[number:number + 1000]}
+        numbered = list(specs.items())
+        for first in range(0, len(numbered), 1000):
+            batch = dict(numbered[first:first + 1000])
             pipe.hset(self.key("chunks"), mapping=batch)
             pipe.zadd(self.key("pending"), {n: int(n) for n in batch})
         pipe.hset(self.key("meta"), mapping={
