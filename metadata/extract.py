@@ -32,7 +32,8 @@ from metadata.exceptions import MetadataError, NotAJobDirectory
 from metadata.payload import Spooled, spool_record
 from metadata.runner import ExifToolPool, Record
 from metadata.schema import open_db
-from metadata.store import done_hashes, error_row, metadata_row, pending_media, save_rows
+from metadata.store import (count_pending, error_row, is_extracted, iter_pending, metadata_row,
+                            save_rows)
 from metadata.warc_scan import scan_warc
 
 DB_NAME = "archive.db"
@@ -60,22 +61,23 @@ class _Batches:
     def __init__(self, db: sqlite_utils.Database, pool: ExifToolPool, result: ExtractResult,
                  bar: tqdm | None = None) -> None:
         self.db, self.pool, self.result, self.bar = db, pool, result, bar
-        self.seen = done_hashes(db)  # extracted before, or queued in this run
+        self._queued: set[str] = set()  # sent to ExifTool, not saved yet
         self._batch: list[tuple[str, Spooled]] = []
         self._bytes = 0
         self._in_flight: deque[tuple[list[tuple[str, Spooled]], Future[list[Record]]]] = deque()
 
     def is_done(self, sha256: str) -> bool:
-        return sha256 in self.seen
+        """Extracted before, or already queued in this run."""
+        return sha256 in self._queued or is_extracted(self.db, sha256)
 
     def add(self, sha256: str, spooled: Spooled) -> None:
         """Queue one payload (or, if it could not be read, record why at once)."""
-        if sha256 in self.seen:
+        if self.is_done(sha256):
             self.result.already_done += 1
             if spooled.path:
                 spooled.path.unlink(missing_ok=True)
             return
-        self.seen.add(sha256)
+        self._queued.add(sha256)
         if spooled.path is None:
             self._save([error_row(sha256, spooled.problem or "unreadable",
                                   self.pool.version)])
@@ -111,6 +113,7 @@ class _Batches:
 
     def _save(self, rows: list[dict]) -> None:
         save_rows(self.db, rows)
+        self._queued.difference_update(row["sha256"] for row in rows)
         self.result.extracted += len(rows)
         self.result.with_position += sum(r.get("latitude") is not None for r in rows)
         self.result.errors += sum(bool(r.get("error")) for r in rows)
@@ -135,15 +138,17 @@ def extract_job(job_dir: Path, workers: int | None = None,
         raise NotAJobDirectory(str(job_dir))
     started = time.monotonic()
     db = open_db(job_dir / DB_NAME)
-    pending = pending_media(db, job_dir)
     already_done = db.execute("SELECT count(DISTINCT sha256) FROM media WHERE sha256 IN "
                               "(SELECT sha256 FROM media_metadata)").fetchone()[0]
     with ExifToolPool(workers) as pool, tempfile.TemporaryDirectory(
             prefix="lifeboat-extract-") as tmp, _progress(
-            progress, total=len(pending), unit="media") as bar:
+            progress, total=count_pending(db), unit="media") as bar:
         result = ExtractResult(exiftool_version=pool.version, already_done=already_done)
         batches = _Batches(db, pool, result, bar)
-        for index, item in enumerate(pending):
+        for index, item in enumerate(iter_pending(db, job_dir)):
+            bar.update()
+            if batches.is_done(item.sha256):
+                continue  # another URL of a payload queued a moment ago
             try:
                 with open_record(item.warc_path, item.warc_offset) as record:
                     spooled = spool_record(record, Path(tmp), f"j{index}")
@@ -154,7 +159,6 @@ def extract_job(job_dir: Path, workers: int | None = None,
                 spooled.problem = "; ".join(filter(None, [spooled.problem, (
                     f"payload in the WARC has SHA-256 {spooled.sha256}, not {item.sha256}")]))
             batches.add(item.sha256, spooled)
-            bar.update()
         batches.finish()
     result.seconds = time.monotonic() - started
     return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import sqlite_utils
 
@@ -32,14 +32,15 @@ def resolve_warc(job_dir: Path, warc_filename: str) -> Path:
     return in_warc_dir if in_warc_dir.exists() else job_dir / path
 
 
-_PENDING_SQL = """
-SELECT m.sha256, c.id, c.warc_filename, c.warc_offset, c.warc_type, c.refers_to
+_PENDING_FROM = """
 FROM media m JOIN captures c ON c.id = m.capture_id
 WHERE coalesce(m.sha256, '') != ''
   AND NOT EXISTS (SELECT 1 FROM media_metadata mm WHERE mm.sha256 = m.sha256)
-ORDER BY c.warc_filename, c.warc_offset
 """
-
+_PENDING_PAGE_SQL = f"""
+SELECT m.rowid, m.sha256, c.warc_filename, c.warc_offset, c.warc_type, c.refers_to
+{_PENDING_FROM} AND m.rowid > :after ORDER BY m.rowid LIMIT :page
+"""
 _PAYLOAD_CAPTURE_SQL = """
 SELECT warc_filename, warc_offset FROM captures
 WHERE (warc_record_id = :refers_to OR payload_sha256 = :sha256)
@@ -48,29 +49,39 @@ ORDER BY warc_record_id = :refers_to DESC, id LIMIT 1
 """
 
 
-def pending_media(db: sqlite_utils.Database, job_dir: Path) -> list[Pending]:
-    """Each not-yet-extracted SHA-256 once, with a capture holding its payload.
+def count_pending(db: sqlite_utils.Database) -> int:
+    """How many media rows have a payload not yet extracted."""
+    return db.execute(f"SELECT count(*) {_PENDING_FROM}").fetchone()[0]
+
+
+def iter_pending(db: sqlite_utils.Database, job_dir: Path,
+                 page: int = 5000) -> Iterator[Pending]:
+    """Media rows whose SHA-256 has no ``media_metadata`` row, with where to read the payload.
 
     A revisit capture (no payload of its own) is read from the record it refers to, or
-    from any other capture of the same payload; sorted by WARC file and offset.
+    from any other capture of the same payload. Pages of ``page`` rows keep memory flat on
+    a million-item job; each page is sorted by WARC file and offset. The same SHA-256 may
+    come more than once: the caller skips what it has already queued.
     """
-    found: dict[str, Pending] = {}
-    for sha256, _, filename, offset, warc_type, refers_to in db.execute(_PENDING_SQL).fetchall():
-        if sha256 in found:
-            continue
-        if warc_type == "revisit" or filename is None:
-            row = db.execute(_PAYLOAD_CAPTURE_SQL,
-                             {"refers_to": refers_to, "sha256": sha256}).fetchone()
-            if row is None:
-                continue  # payload not archived anywhere: nothing to read
-            filename, offset = row
-        found[sha256] = Pending(sha256, resolve_warc(job_dir, filename), int(offset))
-    return sorted(found.values(), key=lambda p: (str(p.warc_path), p.warc_offset))
+    after = 0
+    while rows := db.execute(_PENDING_PAGE_SQL, {"after": after, "page": page}).fetchall():
+        after = rows[-1][0]
+        found = []
+        for _, sha256, filename, offset, warc_type, refers_to in rows:
+            if warc_type == "revisit" or filename is None:
+                row = db.execute(_PAYLOAD_CAPTURE_SQL,
+                                 {"refers_to": refers_to, "sha256": sha256}).fetchone()
+                if row is None:
+                    continue  # payload not archived anywhere: nothing to read
+                filename, offset = row
+            found.append(Pending(sha256, resolve_warc(job_dir, filename), int(offset)))
+        yield from sorted(found, key=lambda p: (str(p.warc_path), p.warc_offset))
 
 
-def done_hashes(db: sqlite_utils.Database) -> set[str]:
-    """Every SHA-256 that already has a ``media_metadata`` row."""
-    return {row[0] for row in db.execute("SELECT sha256 FROM media_metadata")}
+def is_extracted(db: sqlite_utils.Database, sha256: str) -> bool:
+    """Whether ``sha256`` already has a ``media_metadata`` row."""
+    return db.execute("SELECT 1 FROM media_metadata WHERE sha256 = ?",
+                      [sha256]).fetchone() is not None
 
 
 def metadata_row(sha256: str, record: dict[str, Any], version: str,

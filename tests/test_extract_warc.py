@@ -16,6 +16,7 @@ from crawl import cli
 from metadata.extract import extract_job, extract_warcs
 from metadata.samples import WarcItem, write_photo, write_warc
 from metadata.schema import open_db
+from metadata.store import iter_pending
 
 BASE = "http://media.example.test/"
 
@@ -184,6 +185,10 @@ def test_job_directory_extraction_with_revisits_and_reruns(tmp_path):
     db = make_job(job, [WarcItem(BASE + "a.jpg", a), WarcItem(BASE + "a-repost.jpg", a),
                         WarcItem(BASE + "b.jpg", b), WarcItem(BASE + "b-reupload.jpg", b)],
                   revisit_of={BASE + "a-repost.jpg": BASE + "a.jpg"})
+    paged = list(iter_pending(db, job, page=1))  # pages of one row: the same, in order
+    assert [p.sha256 for p in paged] == [p.sha256 for p in iter_pending(db, job)]
+    assert len(paged) == 3 and len({p.sha256 for p in paged}) == 2
+    assert all(p.warc_path.is_file() for p in paged)
     result = extract_job(job, progress=False)
     assert (result.extracted, result.with_position, result.errors) == (2, 2, 0)
     rows = metadata_by_url(job / "archive.db")
