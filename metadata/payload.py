@@ -10,7 +10,7 @@ from typing import IO
 
 from warcio.recordloader import ArcWarcRecord
 
-from metadata.sniff import SNIFF_BYTES, media_type
+from metadata.sniff import SNIFF_BYTES, mime_of, sniff_media_type
 
 CHUNK = 1 << 20  # payloads stream through in 1 MiB blocks, never whole in memory
 
@@ -22,7 +22,6 @@ class Spooled:
     path: Path | None  # None when the record could not be read at all
     sha256: str | None
     size: int
-    media_type: str | None  # declared photo/video type, else sniffed
     problem: str | None = None  # truncated payload, unreadable record...
 
 
@@ -83,8 +82,8 @@ def spool_record(record: ArcWarcRecord, directory: Path, name: str,
     path: Path | None = None
     try:
         stream, head = opened or open_payload(record)
-        kind = media_type(record_content_type(record), head)
-        path = directory / f"{name}{suffix_for(kind)}"
+        kind = sniff_media_type(head) or mime_of(record_content_type(record))
+        path = directory / f"{name}{suffix_for(kind)}"  # what the bytes are, if known
         with open(path, "wb") as out:
             block = head
             while block:
@@ -95,9 +94,9 @@ def spool_record(record: ArcWarcRecord, directory: Path, name: str,
     except Exception as exc:  # noqa: BLE001 - a broken record must not stop the run
         if path is not None:
             path.unlink(missing_ok=True)
-        return Spooled(None, None, size, None, f"unreadable WARC record: {exc}")
+        return Spooled(None, None, size, f"unreadable WARC record: {exc}")
     declared = _declared_length(record)
     problem = None
     if declared is not None and size < declared:
         problem = f"truncated payload: {size} of {declared} bytes (HTTP Content-Length)"
-    return Spooled(path, digest.hexdigest(), size, kind, problem)
+    return Spooled(path, digest.hexdigest(), size, problem)
