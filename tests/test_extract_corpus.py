@@ -28,10 +28,13 @@ class QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class CorpusServer(ThreadingHTTPServer):
+    request_queue_size = 64  # a loaded machine must not refuse wget's next connection
+
+
 @pytest.fixture(scope="module")
 def corpus_server(corpus_dir):
-    server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                 partial(QuietHandler, directory=str(corpus_dir)))
+    server = CorpusServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(corpus_dir)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
@@ -54,7 +57,8 @@ def wget_warc(tmp_path_factory, corpus_server, corpus_media) -> tuple[Path, dict
     folder = tmp_path_factory.mktemp("wget")
     urls = {corpus_server + quote(path): path for path in corpus_media}
     (folder / "urls.txt").write_text("\n".join(urls) + "\n")
-    subprocess.run(["wget", "--quiet", "--tries=1", "--warc-file", str(folder / "corpus"),
+    subprocess.run(["wget", "--quiet", "--tries=3", "--retry-connrefused", "--waitretry=1",
+                    "--warc-file", str(folder / "corpus"),
                     "-O", str(folder / "download"), "-i", str(folder / "urls.txt")],
                    cwd=folder, timeout=120, check=True)
     warc = folder / "corpus.warc.gz"
