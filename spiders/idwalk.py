@@ -166,13 +166,28 @@ class IdWalkSpider(scrapy.Spider):
         except ValueError as exc:
             yield finish("failed", str(exc)[:300])
             return
-        if item.forbidden_if is not None and truthy(parser.search(item.forbidden_if, document)):
-            yield finish("forbidden", "states.forbidden_if matched")
+        try:
+            state = self._state_and_rows(item, item_id, document, response, capture, result)
+            public = state in ("archived", "deleted")
+            found = self._found(item, document, response.url) if public else []
+        except Exception as exc:  # an expression that breaks on this answer: say which
+            for key in ("post", "post_media", "media"):
+                result.pop(key, None)
+            yield finish("failed", f"profile expression failed on this answer: "
+                                   f"{exc.__class__.__name__}: {exc}"[:300])
             return
-        if item.missing_if is not None and truthy(parser.search(item.missing_if, document)):
-            yield finish("missing", "states.missing_if matched")
-            return
+        requests = list(self._follow(found, response.url, result))
+        yield finish(state, None if public else f"states.{state}_if matched")
+        yield from requests
 
+    def _state_and_rows(self, item: ItemType, item_id: str, document: Any, response: Response,
+                        capture: dict[str, Any], result: dict[str, Any]) -> str:
+        """The item's state from a parsed 2xx answer; fills the result's table rows."""
+        parser = PARSERS[item.parse]
+        if item.forbidden_if is not None and truthy(parser.search(item.forbidden_if, document)):
+            return "forbidden"
+        if item.missing_if is not None and truthy(parser.search(item.missing_if, document)):
+            return "missing"
         state = "archived"
         if item.table == "posts":
             values = {key: parser.search(expr, document) for key, expr in item.fields.items()}
@@ -193,27 +208,33 @@ class IdWalkSpider(scrapy.Spider):
                                "content_type": capture.get("content_type"),
                                "size": capture.get("payload_size"),
                                "capture_id": capture.get("id")}
-        requests = list(self._discover(item, document, response.url, result))
-        yield finish(state)
-        yield from requests
+        return state
 
-    def _discover(self, item: ItemType, document: Any, found_in: str,
-                  result: dict[str, Any]) -> Iterator[scrapy.Request]:
+    def _found(self, item: ItemType, document: Any, found_in: str) -> list[tuple[str, str]]:
+        """(item type, ID) of everything the item's ``discover`` expressions yield."""
         parser = PARSERS[item.parse]
-        queued = result.setdefault("queued", [])
+        found = []
         for target, expression in item.discover.items():
-            target_item = self.profile.items[target]
             for value in as_list(parser.search(expression, document)):
-                if target_item.url == "{id}":  # a link found in a page: resolve it there
+                if self.profile.items[target].url == "{id}":  # a link in a page: resolve it there
                     value = urljoin(found_in, value)
-                key = (target, value)
-                if key in self.seen:
-                    continue
-                self.seen.add(key)
-                request = self.request_for(target_item, value, DISCOVERED_PRIORITY, found_in)
-                if request is not None:
-                    queued.append((target, value, utc_now()))
-                    yield request
+                found.append((target, value))
+        return found
+
+    def _follow(self, found: list[tuple[str, str]], found_in: str,
+                result: dict[str, Any]) -> Iterator[scrapy.Request]:
+        """Requests for discovered items not seen before; each is queued in the ledger."""
+        queued = result.setdefault("queued", [])
+        for target, value in found:
+            key = (target, value)
+            if key in self.seen:
+                continue
+            self.seen.add(key)
+            request = self.request_for(self.profile.items[target], value, DISCOVERED_PRIORITY,
+                                       found_in)
+            if request is not None:
+                queued.append((target, value, utc_now()))
+                yield request
 
     def _redirect(self, response: Response, item: ItemType, item_id: str, attempts: int,
                   captures: list[int], finish) -> Iterator[Any]:

@@ -38,9 +38,10 @@ url = "${base}/api/items/{id}"
 table = "posts"
 [items.item.ids]
 start = 1
-stop = 8
+stop = 9
 [items.item.fields]
 author = "author"
+created_at = "length(author)"  # breaks on item 9, whose author is a number
 text = "text"
 media = "files"
 [items.item.discover]
@@ -108,6 +109,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(410, b'{"error": "gone"}', (json_type,))
         if self.path == "/api/items/7":
             return self.reply(200, b'{"error": "not found"}', (json_type,))
+        if self.path == "/api/items/9":
+            return self.reply(200, b'{"author": 42, "text": "odd", "files": []}', (json_type,))
         if self.path == "/api/items/8":
             return self.reply(500, b'{"error": "boom"}', (json_type,))
         if self.path == "/files/big.bin":
@@ -160,6 +163,10 @@ def test_states_for_statuses_redirects_and_conditions(edge_job):
     assert states[("item", "7")] == ("missing", "states.missing_if matched")
     assert states[("item", "8")][0] == "failed" and "HTTP 500 after 2 attempts" in states[("item", "8")][1]
     assert Handler.hits["/api/items/8"] == 2
+    state, reason = states[("item", "9")]
+    assert state == "failed" and reason.startswith("profile expression failed on this answer: "
+                                                   "JMESPathTypeError")
+    assert not rows(edge_job, "SELECT id FROM posts WHERE id = '9'")
     post = rows(edge_job, "SELECT url, author, text FROM posts WHERE id = '4'")
     assert post == [(post[0][0], "bo", "moved")] and post[0][0].endswith("/api/items/44")
 
