@@ -118,6 +118,9 @@ class IdWalkSpider(scrapy.Spider):
         """The request for one item, or None (logged to skipped.log) when out of scope."""
         url = url or item.url_for(item_id)
         reason = self.profile.scope_reason(url)
+        max_url = self.settings.getint("URLLENGTH_LIMIT")
+        if not reason and max_url and len(url) > max_url:  # Scrapy would drop it silently
+            reason = f"URL longer than {max_url} characters"
         if reason:
             self.job.log_skipped(url, reason, found_in)
             return None

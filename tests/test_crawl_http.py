@@ -82,7 +82,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/api/items/1":
             doc = {"author": "ann", "text": "h\u00e9llo \u05e9\u05dc\u05d5\u05dd",
                    "files": [f"{base}/files/big.bin", f"{base}/files/small.bin",
-                             "http://10.1.2.3/x.jpg", "https://example.com/y.jpg"],
+                             "http://10.1.2.3/x.jpg", "https://example.com/y.jpg",
+                             f"{base}/files/{'x' * 9000}.bin"],
                    "secret": "s1"}
             return self.reply(200, gzip.compress(json.dumps(doc).encode()), (
                 json_type, ("Content-Encoding", "gzip"), ("Link", "</a>; rel=a"),
@@ -200,6 +201,7 @@ def test_scope_robots_and_size_limits_logged_not_fatal(edge_job):
     assert "http://example.org/moved\thost example.org not listed" in skipped
     assert "/private/s1\tdisallowed by robots.txt" in skipped
     assert "/files/big.bin\toversize" in skipped
+    assert "xxx.bin\tURL longer than 8192 characters" in skipped
     states = ledger(edge_job)
     assert states[("secret", "s1")] == ("forbidden", "disallowed by robots.txt")
     big = next(k for k in states if k[1].endswith("/files/big.bin"))
