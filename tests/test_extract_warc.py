@@ -148,7 +148,8 @@ def test_revisit_records_point_at_the_media_they_repeat(tmp_path):
     assert db["media_metadata"].count == 1
 
 
-def make_job(job_dir: Path, items: list[WarcItem], revisit_of: dict[str, str]) -> sqlite_utils.Database:
+def make_job(job_dir: Path, items: list[WarcItem],
+             revisit_of: dict[str, str]) -> sqlite_utils.Database:
     """A job directory as the crawl leaves it: warc/ plus captures and media rows.
 
     ``revisit_of`` maps a URL to the URL of an earlier capture: its capture row becomes a
