@@ -13,6 +13,14 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 
+def postfix(states: Counter[str], found: Counter[str]) -> str:
+    """``archived=180 missing=12 | +user=20 +media=95``: this run's walked IDs by state,
+    then the discovered items fetched."""
+    text = " ".join(f"{k}={v}" for k, v in sorted(states.items()))
+    extra = " ".join(f"+{k}={v}" for k, v in sorted(found.items()))
+    return f"{text} | {extra}" if extra else text
+
+
 class ProgressBar:
     """Extension: one tqdm bar; discovered items (users, media) show in the counts."""
 
@@ -21,7 +29,8 @@ class ProgressBar:
             raise NotConfigured
         self.crawler = crawler
         self.bar: tqdm | None = None
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()  # walked IDs by state
+        self.found: Counter[str] = Counter()  # discovered items fetched, by item type
         self.walked: set[str] = set()
 
     @classmethod
@@ -46,13 +55,12 @@ class ProgressBar:
         ledger = item.get("ledger")
         if not ledger or self.bar is None:
             return
-        self.counts[ledger["state"]] += 1
         if ledger["item_type"] in self.walked:
+            self.counts[ledger["state"]] += 1
             self.bar.update(1)
         else:
-            self.counts[ledger["item_type"]] += 1
-        self.bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in sorted(self.counts.items())),
-                                 refresh=False)
+            self.found[ledger["item_type"]] += 1
+        self.bar.set_postfix_str(postfix(self.counts, self.found), refresh=False)
 
     def spider_closed(self, spider: Any) -> None:
         if self.bar is not None:
