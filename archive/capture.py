@@ -142,8 +142,6 @@ def build_records(builder: Sha256WARCWriter, request: Request, response: Respons
     return main, req
 
 
-
-
 def capture_exchange(job: Job, request: Request, response: Response) -> dict[str, Any]:
     """Write one exchange to the WARC and buffer its captures row; return that row."""
     body = response.body
