@@ -23,7 +23,7 @@ class JobStore:
     """Collects rows from the crawl and commits them in batches."""
 
     def __init__(self, db: sqlite_utils.Database, profile: str,
-                 batch_size: int = 200, max_delay: float = 1.0,
+                 batch_size: int = 200, max_delay: float = 0.5,
                  on_ready: Callable[[dict[str, Any]], None] | None = None):
         self.db, self.profile, self.on_ready = db, profile, on_ready
         self.batch_size, self.max_delay = batch_size, max_delay
