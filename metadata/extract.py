@@ -121,6 +121,13 @@ class _Batches:
             self.bar.set_postfix(extracted=self.result.extracted, refresh=False)
 
 
+def _open(db_path: Path) -> sqlite_utils.Database:
+    """The archive database, waiting up to a minute for a crawl writing to it at the time."""
+    db = open_db(db_path)
+    db.execute("PRAGMA busy_timeout = 60000")
+    return db
+
+
 def _progress(enabled: bool, **kwargs) -> tqdm:
     return tqdm(desc="extract", disable=None if enabled else True, **kwargs)
 
@@ -137,7 +144,7 @@ def extract_job(job_dir: Path, workers: int | None = None,
     if not (job_dir / DB_NAME).is_file():
         raise NotAJobDirectory(str(job_dir))
     started = time.monotonic()
-    db = open_db(job_dir / DB_NAME)
+    db = _open(job_dir / DB_NAME)
     already_done = db.execute("SELECT count(DISTINCT sha256) FROM media WHERE sha256 IN "
                               "(SELECT sha256 FROM media_metadata)").fetchone()[0]
     with ExifToolPool(workers) as pool, tempfile.TemporaryDirectory(
@@ -173,7 +180,7 @@ def extract_warcs(warc_paths: Sequence[Path], db_path: Path, workers: int | None
     after what could be read from it has been kept.
     """
     started = time.monotonic()
-    db = open_db(db_path)
+    db = _open(db_path)
     total = sum(Path(p).stat().st_size for p in warc_paths)
     with ExifToolPool(workers) as pool, tempfile.TemporaryDirectory(
             prefix="lifeboat-extract-") as tmp, _progress(
