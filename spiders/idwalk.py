@@ -18,7 +18,8 @@ from urllib.parse import urljoin, urlsplit
 
 import scrapy
 from scrapy import signals
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
+from twisted.internet.defer import CancelledError
 
 from archive.job import utc_now
 from archive.ledger import discovered_keys, known_ids, resumable
@@ -115,7 +116,8 @@ class IdWalkSpider(scrapy.Spider):
     def request_for(self, item: ItemType, item_id: str, priority: int = 0,
                     found_in: str = "", url: str | None = None,
                     extra_meta: dict | None = None) -> scrapy.Request | None:
-        """The request for one item, or None (logged to skipped.log) when out of scope."""
+        """The request for one item, or None (logged to skipped.log) when out of scope or
+        longer than Scrapy's URLLENGTH_LIMIT."""
         url = url or item.url_for(item_id)
         reason = self.profile.scope_reason(url)
         max_url = self.settings.getint("URLLENGTH_LIMIT")
@@ -268,8 +270,7 @@ class IdWalkSpider(scrapy.Spider):
         if isinstance(exc, IgnoreRequest) and "robots.txt" in str(exc):
             state, text = "forbidden", "disallowed by robots.txt"
             self.job.log_skipped(request.url, text)
-        elif "max size" in str(exc) or exc.__class__.__name__ in ("DownloadCancelledError",
-                                                                 "CancelledError"):
+        elif isinstance(exc, (DownloadCancelledError, CancelledError)) or "max size" in str(exc):
             text = f"oversize: larger than {request.meta.get('download_maxsize')} bytes"
             self.job.log_skipped(request.url, text)
         attempts = request.meta.get("lifeboat_attempts", 0) + request.meta.get("retry_times", 0) + 1

@@ -83,7 +83,7 @@ class Handler(BaseHTTPRequestHandler):
             doc = {"author": "ann", "text": "h\u00e9llo \u05e9\u05dc\u05d5\u05dd",
                    "files": [f"{base}/files/big.bin", f"{base}/files/small.bin",
                              "http://10.1.2.3/x.jpg", "https://example.com/y.jpg",
-                             f"{base}/files/{'x' * 9000}.bin"],
+                             f"{base}/files/{'x' * 9000}.bin", f"{base}/files/stream.bin"],
                    "secret": "s1"}
             return self.reply(200, gzip.compress(json.dumps(doc).encode()), (
                 json_type, ("Content-Encoding", "gzip"), ("Link", "</a>; rel=a"),
@@ -114,6 +114,15 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, b'{"author": 42, "text": "odd", "files": []}', (json_type,))
         if self.path == "/api/items/8":
             return self.reply(500, b'{"error": "boom"}', (json_type,))
+        if self.path == "/files/stream.bin":  # no Content-Length: the limit hits mid-body
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for _ in range(5):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(BIG), BIG))
+            self.wfile.write(b"0\r\n\r\n")
+            return None
         if self.path == "/files/big.bin":
             return self.reply(200, BIG, (("Content-Type", "application/octet-stream"),))
         if self.path == "/files/small.bin":
@@ -201,6 +210,7 @@ def test_scope_robots_and_size_limits_logged_not_fatal(edge_job):
     assert "http://example.org/moved\thost example.org not listed" in skipped
     assert "/private/s1\tdisallowed by robots.txt" in skipped
     assert "/files/big.bin\toversize" in skipped
+    assert "/files/stream.bin\toversize" in skipped
     assert "xxx.bin\tURL longer than 8192 characters" in skipped
     states = ledger(edge_job)
     assert states[("secret", "s1")] == ("forbidden", "disallowed by robots.txt")
