@@ -118,6 +118,8 @@ def build_records(builder: Sha256WARCWriter, request: Request, response: Respons
     """(response or revisit record, request record) for one exchange, built by warcio."""
     body = response.body
     extra = {}
+    if "dataloss" in response.flags:  # the connection closed before Content-Length bytes
+        extra["WARC-Truncated"] = "disconnect"
     if response.ip_address is not None:
         extra["WARC-IP-Address"] = str(response.ip_address)
     if original is None:

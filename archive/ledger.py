@@ -47,14 +47,14 @@ def record_queued(db: sqlite_utils.Database, rows: list[tuple]) -> None:
 
 
 def known_ids(db: sqlite_utils.Database, profile: str, item_type: str,
-              ids: list[str]) -> set[str]:
-    """Which of ``ids`` already have a ledger row (of any state)."""
-    found: set[str] = set()
+              ids: list[str]) -> dict[str, str]:
+    """{id: state} for those of ``ids`` that already have a ledger row (of any state)."""
+    found: dict[str, str] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         marks = ",".join("?" * len(chunk))
-        found.update(row[0] for row in db.execute(
-            f"SELECT id FROM ledger WHERE profile = ? AND item_type = ? AND id IN ({marks})",
+        found.update(db.execute(
+            f"SELECT id, state FROM ledger WHERE profile = ? AND item_type = ? AND id IN ({marks})",
             [profile, item_type, *chunk]))
     return found
 

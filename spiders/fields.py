@@ -10,6 +10,7 @@ with CSS/XPath selectors later means adding one ``Parser`` entry here.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable
@@ -36,11 +37,31 @@ def _compile_jmespath(expression: str) -> Any:
         raise ValueError(f"bad JMESPath expression {expression!r}: {exc}") from None
 
 
+# a \uD800-\uDFFF escape: JSON may spell a lone surrogate, which SQLite and UTF-8 refuse
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+
+
 def _load_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        document = json.loads(body)
+        if _SURROGATE_ESCAPE.search(body):
+            document = _without_lone_surrogates(document)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"malformed JSON: {exc}") from None
+    except RecursionError:  # e.g. [[[[...]]]] a hundred thousand deep
+        raise ValueError("malformed JSON: nested too deeply to parse") from None
+    return document
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """The document with every lone surrogate replaced by U+FFFD (the raw body keeps it)."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _search_jmespath(compiled: Any, document: Any) -> Any:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
 from scrapy import signals
-from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, ResponseDataLossError
 from twisted.internet.defer import CancelledError
 
 from archive.job import utc_now
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
     from archive.job import Job
     from spiders.profile import IdRange, ItemType, Profile
+
+logger = logging.getLogger(__name__)
 
 DISCOVERED_PRIORITY = 10
 MAX_REDIRECTS = 5
@@ -62,6 +65,26 @@ def _chunks(ids: Iterator[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
+class MissingRun:
+    """Consecutive ``missing`` IDs at the walk's front, counted in walk order although
+    answers arrive out of order; ``stopped`` once ``limit`` (0 = never) is reached."""
+
+    def __init__(self, limit: int):
+        self.limit, self.run, self.next = limit, 0, 0
+        self.pending: dict[int, bool | None] = {}
+        self.stopped = False
+
+    def record(self, position: int, missing: bool | None) -> None:
+        """The outcome of the walk's ``position``-th ID (None: neither, e.g. skipped)."""
+        self.pending[position] = missing
+        while self.next in self.pending:
+            outcome = self.pending.pop(self.next)
+            self.run = self.run + 1 if outcome else (0 if outcome is False else self.run)
+            self.next += 1
+        if self.limit and self.run >= self.limit:
+            self.stopped = True
+
+
 class IdWalkSpider(scrapy.Spider):
     """Walks ``walks`` ([(item type, ID range)]) of ``profile`` into ``job``."""
 
@@ -72,6 +95,10 @@ class IdWalkSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self.profile, self.job, self.walks = profile, job, walks
         self.seen: set[tuple[str, str]] = set()
+        # item type -> (its walk's range, the last number requested): walked IDs count as
+        # seen without being stored one by one
+        self.walk_at: dict[str, tuple[IdRange, int]] = {}
+        self.missing_runs: list[MissingRun] = []
         self._room = asyncio.Event()
 
     @classmethod
@@ -102,16 +129,54 @@ class IdWalkSpider(scrapy.Spider):
             if request is not None:
                 await self._wait_for_room()
                 yield request
-        for item, id_range in self.walks:
+        for walk, (item, id_range) in enumerate(self.walks):
+            run = MissingRun(id_range.stop_after_missing)
+            self.missing_runs.append(run)
+            positions = itertools.count()
             for chunk in _chunks(iter(id_range), CHUNK):
                 done = known_ids(db, profile, item.name, chunk)
                 for item_id in chunk:
+                    position = next(positions)
+                    if run.stopped:
+                        break
+                    self.walk_at[item.name] = (id_range, id_range.parse(item_id))
                     if item_id in done or (item.name, item_id) in self.seen:
+                        run.record(position, done[item_id] == "missing" if item_id in done
+                                   else None)
                         continue
-                    request = self.request_for(item, item_id)
-                    if request is not None:
-                        await self._wait_for_room()
-                        yield request
+                    request = self.request_for(item, item_id, extra_meta={
+                        "lifeboat_walk": (walk, position)})
+                    if request is None:
+                        run.record(position, None)
+                        continue
+                    await self._wait_for_room()
+                    yield request
+                if run.stopped:
+                    logger.info("walk of %s stopped at ID %s: the last %d IDs answered were "
+                                "all missing (ids.stop_after_missing)", item.name,
+                                self.walk_at[item.name][0].render(self.walk_at[item.name][1]),
+                                run.limit)
+                    break
+
+    def _walk_result(self, meta: dict[str, Any], state: str) -> None:
+        """Count a walked ID's final state towards its walk's run of missing IDs."""
+        if "lifeboat_walk" in meta:
+            walk, position = meta["lifeboat_walk"]
+            self.missing_runs[walk].record(position, state == "missing")
+
+    def walked_already(self, item_type: str, item_id: str) -> bool:
+        """Whether this run's walk of ``item_type`` has already requested (or skipped as
+        done in the ledger) ``item_id``."""
+        if item_type not in self.walk_at:
+            return False
+        id_range, at = self.walk_at[item_type]
+        try:
+            number = id_range.parse(item_id)
+        except ValueError:
+            return False
+        if id_range.render(number) != item_id or not id_range.start <= number <= id_range.stop:
+            return False
+        return number <= at if id_range.order == "ascending" else number >= at
 
     def request_for(self, item: ItemType, item_id: str, priority: int = 0,
                     found_in: str = "", url: str | None = None,
@@ -119,30 +184,57 @@ class IdWalkSpider(scrapy.Spider):
         """The request for one item, or None (logged to skipped.log) when out of scope or
         longer than Scrapy's URLLENGTH_LIMIT."""
         url = url or item.url_for(item_id)
-        reason = self.profile.scope_reason(url)
+        limit = self.profile.politeness["max_json_size" if item.parse != "none" else "max_media_size"]
+        try:
+            request = scrapy.Request(url, callback=self.parse_item, errback=self.on_error,
+                                     priority=priority, dont_filter=True)
+        except ValueError as exc:  # no scheme, bad port ...
+            self.job.log_skipped(url, f"not a valid URL: {exc}", found_in)
+            return None
+        # the scope is checked on the URL as Scrapy will fetch it: its normalisation may
+        # read another host out of tricks like http://evil\@allowed/ than urllib does
+        reason = self.profile.scope_reason(request.url)
         max_url = self.settings.getint("URLLENGTH_LIMIT")
-        if not reason and max_url and len(url) > max_url:  # Scrapy would drop it silently
+        if not reason and max_url and len(request.url) > max_url:  # Scrapy would drop it silently
             reason = f"URL longer than {max_url} characters"
         if reason:
             self.job.log_skipped(url, reason, found_in)
             return None
-        limit = self.profile.politeness["max_json_size" if item.parse != "none" else "max_media_size"]
-        meta = {"lifeboat_item": (item.name, item_id), "download_slot": urlsplit(url).netloc,
-                "download_maxsize": limit, "handle_httpstatus_all": True, "dont_redirect": True,
-                **(extra_meta or {})}
-        return scrapy.Request(url, callback=self.parse_item, errback=self.on_error, meta=meta,
-                              priority=priority, dont_filter=True)
+        request.meta.update({
+            "lifeboat_item": (item.name, item_id),
+            "download_slot": urlsplit(request.url).netloc, "download_maxsize": limit,
+            "handle_httpstatus_all": True, "dont_redirect": True,
+            # a body cut short still reaches us (flag "dataloss"), to be retried or archived
+            "download_fail_on_dataloss": False, **(extra_meta or {})})
+        return request
 
     # ------------------------------------------------------------------ responses
 
     def parse_item(self, response: Response) -> Iterator[Any]:
+        """The item's result (and its discovered requests); never lets an ID go unrecorded."""
+        try:
+            out = list(self._parse_item(response))
+        except Exception as exc:  # a bug or an answer nobody foresaw: record it, go on
+            logger.exception("could not process %s", response.url)
+            item_type, item_id = response.meta["lifeboat_item"]
+            out = [{"captures": _claimed_captures(response.meta),
+                    "ledger": {"item_type": item_type, "id": item_id, "state": "failed",
+                               "attempts": _attempts(response.meta),
+                               "last_status": response.status, "updated_at": utc_now(),
+                               "reason": f"lifeboat could not process this answer: "
+                                         f"{exc.__class__.__name__}: {exc}"[:300]}}]
+        for result in out:
+            if isinstance(result, dict):
+                self._walk_result(response.meta, result["ledger"]["state"])
+            yield result
+
+    def _parse_item(self, response: Response) -> Iterator[Any]:
         item_type, item_id = response.meta["lifeboat_item"]
         item = self.profile.items[item_type]
-        attempts = response.meta.get("lifeboat_attempts", 0) + response.meta.get("retry_times", 0) + 1
+        attempts = _attempts(response.meta)
         capture = response.meta.get("lifeboat_capture") or {}
         status = response.status
-        captures = [*response.meta.get("lifeboat_prior_captures", ()),
-                    *([capture["id"]] if capture else [])]
+        captures = _claimed_captures(response.meta)
         result: dict[str, Any] = {"captures": captures}
 
         def finish(state: str, reason: str | None = None) -> dict[str, Any]:
@@ -162,9 +254,14 @@ class IdWalkSpider(scrapy.Spider):
             return
         if status >= 300 or status < 200:
             again = f" after {attempts} attempts" if attempts > 1 else ""
-            yield finish("failed", f"HTTP {status}{again}")
+            given_up = response.meta.get("lifeboat_gave_up")  # e.g. an absurd Retry-After
+            yield finish("failed", f"HTTP {status}{again}" + (f": {given_up}" if given_up else ""))
             return
 
+        if "dataloss" in response.flags:
+            yield finish("failed", f"truncated: the connection closed before the whole body "
+                                   f"arrived ({len(response.body)} bytes; WARC-Truncated)")
+            return
         parser = PARSERS[item.parse]
         try:
             document = parser.load(response.body)
@@ -232,7 +329,7 @@ class IdWalkSpider(scrapy.Spider):
         queued = result.setdefault("queued", [])
         for target, value in found:
             key = (target, value)
-            if key in self.seen:
+            if key in self.seen or self.walked_already(target, value):
                 continue
             self.seen.add(key)
             request = self.request_for(self.profile.items[target], value, DISCOVERED_PRIORITY,
@@ -251,30 +348,53 @@ class IdWalkSpider(scrapy.Spider):
         if hops > MAX_REDIRECTS:
             yield finish("failed", f"more than {MAX_REDIRECTS} redirects")
             return
-        reason = self.profile.scope_reason(target)
-        if reason:
-            self.job.log_skipped(target, reason, response.url)
+        request = self.request_for(
+            item, item_id, response.request.priority, response.url, url=target,
+            extra_meta={"lifeboat_redirects": hops, "lifeboat_attempts": attempts,
+                        "lifeboat_prior_captures": captures,
+                        **{k: v for k, v in response.meta.items() if k == "lifeboat_walk"}})
+        if request is None:  # out of scope: logged to skipped.log with the reason
             yield finish("failed", f"redirected out of scope to {target}")
             return
-        yield self.request_for(item, item_id, response.request.priority, url=target,
-                               extra_meta={"lifeboat_redirects": hops,
-                                           "lifeboat_attempts": attempts,
-                                           "lifeboat_prior_captures": captures})
+        yield request
 
     def on_error(self, failure: Failure) -> Iterator[dict[str, Any]]:
         request = failure.request
         item_type, item_id = request.meta["lifeboat_item"]
-        exc = failure.value
-        text = f"{exc.__class__.__name__}: {exc}"
-        state, status = "failed", None
-        if isinstance(exc, IgnoreRequest) and "robots.txt" in str(exc):
-            state, text = "forbidden", "disallowed by robots.txt"
+        state, text, skipped = error_state(failure.value, request.meta.get("download_maxsize"))
+        if skipped:
             self.job.log_skipped(request.url, text)
-        elif isinstance(exc, (DownloadCancelledError, CancelledError)) or "max size" in str(exc):
-            text = f"oversize: larger than {request.meta.get('download_maxsize')} bytes"
-            self.job.log_skipped(request.url, text)
-        attempts = request.meta.get("lifeboat_attempts", 0) + request.meta.get("retry_times", 0) + 1
-        yield {"captures": request.meta.get("lifeboat_prior_captures", []),
+        capture = request.meta.get("lifeboat_capture")  # e.g. a gzip bomb, archived as sent
+        self._walk_result(request.meta, state)
+        yield {"captures": _claimed_captures(request.meta),
                "ledger": {"item_type": item_type, "id": item_id, "state": state,
-                          "attempts": attempts, "last_status": status,
+                          "attempts": _attempts(request.meta),
+                          "last_status": capture["status"] if capture else None,
                           "updated_at": utc_now(), "reason": text[:300]}}
+
+
+def _attempts(meta: dict[str, Any]) -> int:
+    return meta.get("lifeboat_attempts", 0) + meta.get("retry_times", 0) + 1
+
+
+def _claimed_captures(meta: dict[str, Any]) -> list[int]:
+    """Capture ids of an item's exchanges: earlier redirect hops and the last answer."""
+    capture = meta.get("lifeboat_capture")
+    return [*meta.get("lifeboat_prior_captures", ()), *([capture["id"]] if capture else [])]
+
+
+def error_state(exc: BaseException, maxsize: int | None) -> tuple[str, str, bool]:
+    """(ledger state, reason, also log to skipped.log) for a request that got no answer
+    the spider could read."""
+    text = f"{exc.__class__.__name__}: {exc}"
+    if isinstance(exc, IgnoreRequest) and "robots.txt" in str(exc):
+        return "forbidden", "disallowed by robots.txt", True
+    if isinstance(exc, IgnoreRequest) and "during decompression" in str(exc):
+        return "failed", (f"oversize: larger than {maxsize} bytes once decompressed "
+                          f"(a compression bomb?); the compressed answer is archived"), True
+    if isinstance(exc, (DownloadCancelledError, CancelledError)) or "max size" in str(exc):
+        return "failed", f"oversize: larger than {maxsize} bytes", True
+    if isinstance(exc, ResponseDataLossError):
+        text = (f"{exc.__class__.__name__}: the connection closed before the whole body "
+                f"arrived (shorter than its Content-Length, or reset)")
+    return "failed", text, False

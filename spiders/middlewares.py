@@ -100,6 +100,10 @@ class PoliteRetryMiddleware:
         header = response.headers.get("Retry-After")
         retry_after_text = header.decode("latin-1") if header else ""
         self.job.log_request("recv", slot, request.url, response.status, retry_after_text)
+        if "dataloss" in response.flags and not request.meta.get("dont_retry"):
+            # the body was cut short (Content-Length not reached, or reset); the last
+            # attempt goes on to be archived as truncated
+            return self._retry(request, "body cut short (data loss)", None) or response
         if response.status not in RETRY_STATUSES or request.meta.get("dont_retry"):
             return response
         retry_after = parse_retry_after(retry_after_text) if response.status in PAUSE_STATUSES \
@@ -119,6 +123,14 @@ class PoliteRetryMiddleware:
         slot = self._slot(request)
         if retry_after is not None:  # the host asked for a pause: honour it, retry or not
             self._pause_host(slot, delay, f"{reason} on {request.url}")
+        if retry_after is not None and retry_after > self.retry_after_max:
+            # retrying sooner than asked is rude, waiting that long stalls the crawl: give
+            # up on this request (it ends failed; a later run retries failed IDs)
+            request.meta["lifeboat_gave_up"] = (
+                f"Retry-After {retry_after:.0f} s is over politeness.retry_after_max "
+                f"({self.retry_after_max:g} s); not retried")
+            self.job.log_request("giveup", slot, request.url, "", request.meta["lifeboat_gave_up"])
+            return None
         new = get_retry_request(request, spider=self.crawler.spider, reason=reason,
                                 max_retry_times=self.max_retry_times)
         if new is None:

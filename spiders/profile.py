@@ -27,7 +27,7 @@ SIZE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
 TOP_KEYS = {"name", "description", "contact", "vars", "scope", "politeness", "items"}
 SCOPE_KEYS = {"allowed_hosts"}
 ITEM_KEYS = {"url", "parse", "table", "ids", "fields", "discover", "states"}
-IDS_KEYS = {"start", "stop", "pad", "format", "order"}
+IDS_KEYS = {"start", "stop", "pad", "format", "order", "stop_after_missing"}
 FIELD_KEYS = {"id", "author", "created_at", "text", "deleted", "media"}
 STATES_KEYS = {"missing_status", "forbidden_status", "login_url", "missing_if", "forbidden_if"}
 TABLES = {"", "posts", "media"}
@@ -85,6 +85,7 @@ class IdRange:
     pad: int = 0
     format: str = "decimal"
     order: str = "ascending"
+    stop_after_missing: int = 0  # end the walk after this many missing IDs in a row (0: never)
 
     def __len__(self) -> int:
         return max(0, self.stop - self.start + 1)
@@ -457,7 +458,12 @@ def _ids(source: str, key: str, spec: Any) -> IdRange | None:
         raise ProfileError(source, f"{key}.order", "use \"ascending\" or \"descending\" (newest first)")
     if not isinstance(pad, int) or isinstance(pad, bool) or pad < 0:
         raise ProfileError(source, f"{key}.pad", "a width to zero-pad to, e.g. 8 (0 = none)")
-    return IdRange(start=start, stop=stop, pad=pad, format=fmt, order=order)
+    give_up = spec.get("stop_after_missing", 0)
+    if not isinstance(give_up, int) or isinstance(give_up, bool) or give_up < 0:
+        raise ProfileError(source, f"{key}.stop_after_missing",
+                           "a number of consecutive missing IDs, e.g. 1000 (0 = walk to stop)")
+    return IdRange(start=start, stop=stop, pad=pad, format=fmt, order=order,
+                   stop_after_missing=give_up)
 
 
 def _statuses(source: str, key: str, value: Any) -> frozenset[int]:
@@ -475,7 +481,8 @@ def override_ids(range_: IdRange, text: str) -> IdRange:
         raise ValueError(f"--ids {text!r}: write A-B, e.g. --ids 1-500") from None
     if last < first:
         raise ValueError(f"--ids {text!r}: the end is before the start")
-    return IdRange(first, last, range_.pad, range_.format, range_.order)
+    return IdRange(first, last, range_.pad, range_.format, range_.order,
+                   range_.stop_after_missing)
 
 
 def bundled_profiles() -> list[tuple[str, str, dict[str, str]]]:
