@@ -9,7 +9,9 @@ chunk finished twice is recorded once.
 
 Items discovered while walking a chunk (users, media) belong to the first chunk that
 found them (``seen``: item key -> chunk, ``found:<chunk>``): only that chunk's worker
-fetches them, and whoever walks the chunk again after a crash fetches them too.
+fetches them, and whoever walks the chunk again after a crash fetches them too. A worker
+claims an item's discoveries before it commits the item (``claim_items``), so an item
+reported finished never takes unclaimed discoveries with it when its worker dies.
 
 Keys, under ``lifeboat:<profile>:``: ``meta`` (hash), ``chunks`` (hash chunk -> "item
 start stop"), ``pending`` (zset, score = chunk number), ``leases`` (zset), ``owner``
@@ -87,17 +89,25 @@ end
 return released
 """
 
-_CLAIM_ITEM = """
+_CLAIM_ITEMS = """
 local seen, found, fin, done = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local chunk, key = ARGV[1], ARGV[2]
-local holder = redis.call('HGET', seen, key)
-if not holder then
-  redis.call('HSET', seen, key, chunk)
-  redis.call('SADD', found, key)
-  return 1
+local chunk = ARGV[1]
+local is_done = redis.call('HEXISTS', done, chunk) == 1
+local ours = {}
+for i = 2, #ARGV do
+  local key = ARGV[i]
+  local holder = redis.call('HGET', seen, key)
+  local take = 0
+  if not holder then
+    redis.call('HSET', seen, key, chunk)
+    if not is_done then redis.call('SADD', found, key) end
+    take = 1
+  elseif holder == chunk and not is_done then
+    take = 1 - redis.call('SISMEMBER', fin, key)
+  end
+  table.insert(ours, take)
 end
-if holder ~= chunk or redis.call('HEXISTS', done, chunk) == 1 then return 0 end
-return 1 - redis.call('SISMEMBER', fin, key)
+return ours
 """
 
 _PAUSE = _NOW + """
@@ -156,7 +166,7 @@ class ChunkQueue:
         self._renew = client.register_script(_RENEW)
         self._complete = client.register_script(_COMPLETE)
         self._release = client.register_script(_RELEASE)
-        self._claim_item = client.register_script(_CLAIM_ITEM)
+        self._claim_items = client.register_script(_CLAIM_ITEMS)
         self._pause = client.register_script(_PAUSE)
 
     def key(self, name: str) -> str:
@@ -269,11 +279,19 @@ class ChunkQueue:
                 pipe.sadd(self.key(f"fin:{chunk}"), *keys)
         pipe.execute()
 
-    def claim_item(self, chunk: str, key: str) -> bool:
-        """True when the walker of ``chunk`` should fetch discovered item ``key``."""
-        return bool(self._claim_item(
+    def claim_items(self, chunk: str, keys: list[str]) -> set[str]:
+        """Which of the discovered items ``keys`` the walker of ``chunk`` should fetch.
+
+        Call it before the item that revealed them is committed: once that item is
+        reported finished, its discoveries must already be owned by some chunk, or a
+        worker killed in between would take them with it.
+        """
+        if not keys:
+            return set()
+        taken = self._claim_items(
             keys=[self.key("seen"), self.key(f"found:{chunk}"), self.key(f"fin:{chunk}"),
-                  self.key("done")], args=[chunk, key]))
+                  self.key("done")], args=[chunk, *keys])
+        return {key for key, take in zip(keys, taken) if take}
 
     # ---------------------------------------------------------------- state
 

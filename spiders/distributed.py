@@ -4,10 +4,10 @@ The coordinator runs Redis and seeds the walk as ID chunks (``spiders.chunks``);
 worker runs ``lifeboat crawl PROFILE --redis URL --worker NAME --out DIR``, claims chunks
 until none are left, and writes its own shard job directory (WARCs named after the
 worker, ``archive.db``). ``lifeboat merge`` (``archive.merge``) joins the shards.
-scrapy-redis provides the Redis connection (``REDIS_URL``) and the dupefilter that all
-workers share; each worker keeps Scrapy's in-memory scheduler, because scrapy-redis'
-Scheduler costs two blocking Redis round trips per request (measured: 35% slower) and
-the leased chunks, not the per-worker request queue, are what survives a crash.
+scrapy-redis provides the Redis connection (``REDIS_URL``); each worker keeps Scrapy's
+in-memory scheduler, because scrapy-redis' Scheduler costs two blocking Redis round trips
+per request (measured: 35% slower) and the leased chunks, not the per-worker request
+queue, are what survives a crash.
 Politeness is shared through Redis too (``spiders.shared_politeness``).
 """
 
@@ -56,12 +56,11 @@ def open_queue(profile: str, redis_url: str) -> ChunkQueue:
 
 def worker_settings(profile: Profile, job_dir: Path, concurrency: int | None,
                     redis_url: str) -> dict[str, Any]:
-    """``crawl_settings`` plus the Redis connection, shared dupefilter and politeness."""
+    """``crawl_settings`` plus the Redis connection and shared politeness."""
     settings = crawl_settings(profile, job_dir, concurrency)
     settings.update({
         "REDIS_URL": redis_url,
         "LIFEBOAT_PROFILE_NAME": profile.name,
-        "DUPEFILTER_CLASS": "spiders.worker.ChunkDupeFilter",
         "LIFEBOAT_PROGRESS": False,
         "DOWNLOADER_MIDDLEWARES": {
             **settings["DOWNLOADER_MIDDLEWARES"],

@@ -3,10 +3,12 @@
 ``WorkerSpider`` is ``IdWalkSpider`` with a different source of IDs: its ``start()``
 claims a chunk (``spiders.chunks``), yields that chunk's requests as fast as Scrapy has
 room, and claims the next one, until every chunk of the walk is done. Requests go
-through Scrapy's own in-memory scheduler (the leased chunk is what survives a crash);
-discovered items pass ``ChunkDupeFilter``, scrapy-redis' dupefilter with the seen-set
-shared by all workers and tied to the chunk that found each item. A heartbeat commits the shard,
-reports committed items to Redis, marks finished chunks done and renews the leases.
+through Scrapy's own in-memory scheduler (the leased chunk is what survives a crash).
+Discovered items are claimed in Redis (``ChunkQueue.claim_items``) inside the callback
+that found them, before its result can reach the shard: a dupefilter would claim them only
+when they are scheduled, after the result may already be committed and reported, and a
+worker killed in between would lose them. A heartbeat commits the shard, reports
+committed items to Redis, marks finished chunks done and renews the leases.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
 
 import click
+import redis
 import scrapy
 from scrapy import signals
-from scrapy_redis.dupefilter import RFPDupeFilter
 
-from archive.job import Job, warc_prefix
+from archive.job import Job, utc_now, warc_prefix
 from archive.store import JobStore
 from archive.writer import RotatingWarcWriter
 from spiders.chunks import Chunk, ChunkQueue, item_key
@@ -146,35 +148,6 @@ class WorkerJob(Job):
         return self
 
 
-class ChunkDupeFilter(RFPDupeFilter):
-    """scrapy-redis' dupefilter, shared by every worker: a discovered item is fetched by
-    the chunk that found it first (and by whoever walks that chunk again after a crash)."""
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> ChunkDupeFilter:
-        from scrapy_redis.connection import get_redis_from_settings
-
-        queue = ChunkQueue(get_redis_from_settings(crawler.settings),
-                           crawler.settings["LIFEBOAT_PROFILE_NAME"])
-        dupefilter = cls(queue.r, queue.key("seen"))
-        dupefilter.crawler = crawler
-        return dupefilter
-
-    def request_seen(self, request: scrapy.Request) -> bool:
-        chunk, item = request.meta.get("lifeboat_chunk"), request.meta.get("lifeboat_item")
-        if chunk is None or item is None:
-            return False
-        spider = self.crawler.spider
-        key = item_key(*item)
-        if spider.queue.claim_item(chunk, key):
-            return False
-        spider.tracker.finish(key)
-        return True
-
-    def clear(self) -> None:
-        """Never cleared by one worker: the seen-set belongs to the whole walk."""
-
-
 def terminal_ids(db: sqlite_utils.Database, profile: str, item_type: str,
                  ids: list[str]) -> set[str]:
     """Which of ``ids`` this shard already finished (any ledger state but queued)."""
@@ -289,39 +262,45 @@ class WorkerSpider(IdWalkSpider):
 
     def resume_own_chunks(self) -> list[str]:
         """After a crash: report what the shard committed for chunks still leased to this
-        worker's name, then give those chunks back so that any worker can finish them."""
+        worker's name (their IDs and discoveries), then give those chunks back so that any
+        worker can finish them without fetching those items again."""
         for chunk in self.queue.held_by(self.worker):
-            keys = [item_key(chunk.item_type, i) for i in self._finished_here(chunk)]
-            self.queue.report({chunk.number: keys})
+            self.queue.report({chunk.number: self._done_here(self._chunk_items(chunk))})
         return self.queue.release(self.worker)
 
-    def _finished_here(self, chunk: Chunk) -> list[str]:
-        ids = list(self._id_range(chunk))
-        return sorted(terminal_ids(self.job.db, self.profile.name, chunk.item_type, ids))
+    def _chunk_items(self, chunk: Chunk, skip: set[str] = frozenset()) -> dict[str, list[str]]:
+        """item type -> IDs of the chunk's walk and of the discoveries it owns, but ``skip``."""
+        items: dict[str, list[str]] = defaultdict(list)
+        for item_id in self._id_range(chunk):
+            if item_key(chunk.item_type, item_id) not in skip:
+                items[chunk.item_type].append(item_id)
+        for key in self.queue.found(chunk.number) - skip:
+            item_type, _, item_id = key.partition(":")
+            if item_type in self.profile.items:
+                items[item_type].append(item_id)
+        return items
+
+    def _done_here(self, items: dict[str, list[str]]) -> list[str]:
+        """Keys of ``items`` this shard already finished."""
+        return [item_key(item_type, i) for item_type, ids in items.items()
+                for i in sorted(terminal_ids(self.job.db, self.profile.name, item_type, ids))]
 
     def _id_range(self, chunk: Chunk) -> IdRange:
         ids = self.profile.items[chunk.item_type].ids
         return IdRange(chunk.start, chunk.stop, ids.pad, ids.format, ids.order)
 
     def chunk_requests(self, chunk: Chunk) -> Iterator[scrapy.Request]:
-        """Requests for the chunk's IDs and discovered items not finished by anyone yet."""
-        finished = self.queue.finished(chunk.number)
-        todo: dict[str, list[str]] = defaultdict(list)
-        for item_id in self._id_range(chunk):
-            if item_key(chunk.item_type, item_id) not in finished:
-                todo[chunk.item_type].append(item_id)
-        for key in self.queue.found(chunk.number) - finished:
-            item_type, _, item_id = key.partition(":")
-            if item_type in self.profile.items:
-                todo[item_type].append(item_id)
-        reconciled = []
+        """Requests for the chunk's IDs and discovered items not finished by anyone yet
+        (those this shard finished already are reported, not fetched again)."""
+        todo = self._chunk_items(chunk, skip=self.queue.finished(chunk.number))
+        done_here = set(self._done_here(todo))
+        if done_here:
+            self.queue.report({chunk.number: sorted(done_here)})
         for item_type, ids in todo.items():
-            done_here = terminal_ids(self.job.db, self.profile.name, item_type, ids)
-            reconciled += [item_key(item_type, i) for i in done_here]
             item = self.profile.items[item_type]
             priority = 0 if item_type == chunk.item_type else DISCOVERED_PRIORITY
             for item_id in ids:
-                if item_id in done_here:
+                if item_key(item_type, item_id) in done_here:
                     continue
                 request = self.request_for(item, item_id, priority)
                 if request is None:
@@ -330,31 +309,56 @@ class WorkerSpider(IdWalkSpider):
                 if self.tracker.expect(chunk.number, item_key(item_type, item_id)):
                     request.meta["lifeboat_chunk"] = chunk.number
                     yield request
-        if reconciled:
-            self.queue.report({chunk.number: reconciled})
 
     def parse_item(self, response: scrapy.http.Response) -> Iterator[Any]:
+        """The walk's outputs for one answer; its discoveries are claimed for the chunk
+        first, and only those this chunk owns are fetched (and queued in the ledger)."""
         chunk = response.meta.get("lifeboat_chunk")
         outputs = list(super().parse_item(response))
+        found = [item_key(*o.meta["lifeboat_item"]) for o in outputs
+                 if isinstance(o, scrapy.Request) and "lifeboat_redirects" not in o.meta]
+        try:
+            ours = self.queue.claim_items(chunk, found)
+        except redis.RedisError as exc:  # the answer is archived; the ID ends failed
+            yield from unclaimed(outputs, f"could not claim what it links to in Redis: {exc}")
+            return
         for output in outputs:
-            if isinstance(output, scrapy.Request) and "lifeboat_chunk" not in output.meta:
+            if isinstance(output, dict) and output.get("queued"):
+                output["queued"] = [q for q in output["queued"] if item_key(q[0], q[1]) in ours]
+            elif isinstance(output, scrapy.Request):
+                key = item_key(*output.meta["lifeboat_item"])
+                if "lifeboat_redirects" not in output.meta and not (
+                        key in ours and self.tracker.expect(chunk, key)):
+                    continue  # another chunk owns it, it is finished, or it is on its way
                 output.meta["lifeboat_chunk"] = chunk
-                if "lifeboat_redirects" not in output.meta:  # discovered: the dupefilter decides
-                    output.dont_filter = False
-                    self.tracker.expect(chunk, item_key(*output.meta["lifeboat_item"]))
-        yield from outputs
+            yield output
 
     # ------------------------------------------------------------------ safety net
 
     def _idle(self) -> bool:
+        """Nothing scheduled, downloading or being parsed."""
         engine = self.crawler.engine
-        return not engine.downloader.active and engine.scraper.slot.is_idle()
+        return (not engine.downloader.active and engine.scraper.slot.is_idle()
+                and not engine.scheduler.has_pending_requests())
 
     def _give_up_stuck(self) -> None:
-        """Nothing in flight, yet items of walked chunks never reached the ledger (a
-        request dropped on the way): close those chunks rather than wait for ever."""
+        """Nothing left anywhere in Scrapy, yet items of walked chunks never reached the
+        ledger (a request dropped on the way): record them failed, which closes the chunks,
+        rather than wait for ever."""
         for chunk, keys in self.tracker.stuck().items():
-            logger.error("chunk %s: %d items never reached the ledger (e.g. %s); closing it",
-                         chunk, len(keys), keys[:3])
+            logger.error("chunk %s: %d items never reached the ledger (e.g. %s); recording "
+                         "them failed", chunk, len(keys), keys[:3])
             for key in keys:
-                self.tracker.finish(key)
+                item_type, _, item_id = key.partition(":")
+                self.job.store.add_result({"captures": [], "ledger": {
+                    "item_type": item_type, "id": item_id, "state": "failed", "attempts": 0,
+                    "last_status": None, "updated_at": utc_now(),
+                    "reason": "lifeboat worker lost the request before any answer"}})
+
+
+def unclaimed(outputs: list[Any], reason: str) -> Iterator[dict[str, Any]]:
+    """The results of ``outputs`` as ``failed`` with ``reason``, without rows or requests."""
+    for output in outputs:
+        if isinstance(output, dict):
+            ledger = dict(output["ledger"], state="failed", reason=reason[:300])
+            yield {"captures": output.get("captures", []), "ledger": ledger}

@@ -162,12 +162,15 @@ def test_discovered_items_belong_to_the_chunk_that_found_them(redis_base):
     queue = ChunkQueue(connect(f"{redis_base}/2"), "items")
     queue.seed([("post", 1, 4, "ascending")], 2, 30, {}, reset=True)
     a, b = queue.claim("w1"), queue.claim("w2")
-    assert queue.claim_item(a.number, "media:http://x/1.jpg") is True
-    assert queue.claim_item(b.number, "media:http://x/1.jpg") is False
-    assert queue.claim_item(a.number, "media:http://x/1.jpg") is True  # a walked again
-    queue.report({a.number: ["media:http://x/1.jpg"]})
-    assert queue.claim_item(a.number, "media:http://x/1.jpg") is False
-    assert queue.found(a.number) == {"media:http://x/1.jpg"}
+    one, two = "media:http://x/1.jpg", "user:ann"
+    assert queue.claim_items(a.number, [one]) == {one}
+    assert queue.claim_items(b.number, [one, two]) == {two}
+    assert queue.claim_items(a.number, [one]) == {one}  # a walked again
+    queue.report({a.number: [one]})
+    assert queue.claim_items(a.number, [one]) == set()
+    assert queue.found(a.number) == {one} and queue.found(b.number) == {two}
+    queue.complete(b.number, "w2")
+    assert queue.claim_items(b.number, [two]) == set()  # done: its owner fetched it
 
 
 def test_retry_after_pauses_every_worker(redis_base):
