@@ -120,7 +120,14 @@ def run_crawl_command(profile: str, job_dir: Path, ids: str | None, variables: t
         except ImportError:
             click.echo("lifeboat: metadata extraction is not available; skipped", err=True)
         else:
-            result = extract_job(job_dir)
+            from metadata.exceptions import MetadataError
+
+            try:
+                result = extract_job(job_dir)
+            except MetadataError as exc:
+                raise click.ClickException(
+                    f"the crawl is saved in {job_dir}, but metadata extraction could not run: "
+                    f"{exc}; then run `lifeboat extract {job_dir}`") from None
             try:
                 from metadata.extract import summary
             except ImportError:

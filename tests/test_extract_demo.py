@@ -109,3 +109,22 @@ def test_a_crawl_ends_with_its_media_extracted(demo_platform, tmp_path):
                 assert row[column] is None, (url, column)
             else:
                 assert abs(row[column] - truth[url][column]) < 1e-6, (url, column)
+
+
+def test_a_crawl_without_exiftool_keeps_the_crawl_and_says_how_to_extract(demo_platform,
+                                                                          tmp_path):
+    """No ExifTool on PATH: the crawl is saved and the error says how to finish the job."""
+    job = tmp_path / "job"
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "crawl.py"), "crawl", "demo", "--out",
+                           str(job), "--var", f"api={demo_platform.api}", "--var",
+                           f"media={demo_platform.media}", "--ids", "1-5"],
+                          capture_output=True, text=True, timeout=240,
+                          env={"PATH": str(tmp_path), "HOME": str(tmp_path)})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "libimage-exiftool-perl" in done.stderr
+    assert f"lifeboat extract {job}" in done.stderr
+    db = sqlite_utils.Database(job / "archive.db")
+    assert db["ledger"].count >= 5 and db["media"].count > 0
+    assert db["media_metadata"].count == 0
