@@ -46,7 +46,7 @@ def _load_json(body: bytes) -> Any:
         document = json.loads(body)
         if _SURROGATE_ESCAPE.search(body):
             document = _without_lone_surrogates(document)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # also bad UTF-8, and integers over 4300 digits
         raise ValueError(f"malformed JSON: {exc}") from None
     except RecursionError:  # e.g. [[[[...]]]] a hundred thousand deep
         raise ValueError("malformed JSON: nested too deeply to parse") from None

@@ -52,6 +52,15 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+def join_url(base: str, link: str) -> str:
+    """``link`` resolved against ``base``; a link too broken to resolve (``http://[::1``)
+    is returned as it is, to be refused with a reason where it would be fetched."""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return link
+
+
 def truthy(value: Any) -> bool:
     """A flag as platforms write it: true, 1, "true", "yes" are set; false, 0, "0", "false",
     "no", "", null and empty lists are not."""
@@ -76,6 +85,8 @@ class MissingRun:
 
     def record(self, position: int, missing: bool | None) -> None:
         """The outcome of the walk's ``position``-th ID (None: neither, e.g. skipped)."""
+        if not self.limit:  # nothing to count: keep no state on a ten-million-ID walk
+            return
         self.pending[position] = missing
         while self.next in self.pending:
             outcome = self.pending.pop(self.next)
@@ -303,8 +314,12 @@ class IdWalkSpider(scrapy.Spider):
                 "text": _scalar(values.get("text")), "deleted": int(deleted),
                 "raw": response.text, "capture_id": capture.get("id"),
             }
+            try:
+                base = response.urljoin("")  # a page's <base href>, else its URL
+            except ValueError:
+                base = response.url
             result["post_media"] = [{"post_id": post_id, "media_url": url} for url in dict.fromkeys(
-                response.urljoin(u) for u in as_list(values.get("media")))]
+                join_url(base, u) for u in as_list(values.get("media")))]
         elif item.table == "media":
             result["media"] = {"url": response.url, "sha256": capture.get("payload_sha256"),
                                "content_type": capture.get("content_type"),
@@ -319,7 +334,7 @@ class IdWalkSpider(scrapy.Spider):
         for target, expression in item.discover.items():
             for value in as_list(parser.search(expression, document)):
                 if self.profile.items[target].url == "{id}":  # a link in a page: resolve it there
-                    value = urljoin(found_in, value)
+                    value = join_url(found_in, value)
                 found.append((target, value))
         return found
 
@@ -340,7 +355,7 @@ class IdWalkSpider(scrapy.Spider):
 
     def _redirect(self, response: Response, item: ItemType, item_id: str, attempts: int,
                   captures: list[int], finish) -> Iterator[Any]:
-        target = response.urljoin(response.headers["Location"].decode("latin-1"))
+        target = join_url(response.url, response.headers["Location"].decode("latin-1"))
         hops = response.meta.get("lifeboat_redirects", 0) + 1
         if item.login_url is not None and item.login_url.search(target):
             yield finish("forbidden", f"redirected to login page {target}")

@@ -28,10 +28,11 @@ CASES = [
     "redirect-backslash", "redirect-login", "redirect-other-id", "gzip-bomb", "slow-drip",
     "length-short", "length-long", "huge-header", "many-headers", "json-deep", "json-huge",
     "json-bad-utf8", "json-surrogates", "json-as-html", "jpeg-as-json", "garbage-status",
-    "reset-mid-body", "no-content-type",
+    "reset-mid-body", "no-content-type", "redirect-broken",
 ]
 MEDIA = ["jpeg-as-text", "jpeg-as-json", "html-as-jpeg", "jpeg-no-type"]
 BOMB_INFLATED = 1 << 30  # 1 GiB of zeros in about 1 MB of gzip
+BROKEN_LINKS = ["http://[::1/broken", "http://127.0.0.1:99999/x.jpg", "javascript:alert(1)"]
 HTML = b"<!doctype html><html><body><h1>Not a photo</h1></body></html>"
 
 
@@ -89,7 +90,7 @@ class Hostile(BaseHTTPRequestHandler):
         base = f"http://{self.headers['Host']}"
         doc = {"author": "ann", "text": "hello", "files": [], "path": self.path, **extra}
         if self.path == "/item/1":
-            doc["files"] = [f"{base}/media/{name}" for name in MEDIA]
+            doc["files"] = [f"{base}/media/{name}" for name in MEDIA] + BROKEN_LINKS
         return json.dumps(doc).encode()
 
     def redirect(self, location: str, status: int = 302) -> None:
@@ -175,6 +176,9 @@ class Hostile(BaseHTTPRequestHandler):
 
     def case_redirect_login(self, hits: int) -> None:
         self.redirect(f"/login?next={self.path}")
+
+    def case_redirect_broken(self, hits: int) -> None:
+        self.redirect("http://[::1/broken")
 
     def case_redirect_other_id(self, hits: int) -> None:
         self.redirect(f"/item/{case_id('ok')}", 301)

@@ -231,6 +231,16 @@ def test_extraction_trusts_bytes_not_labels(job):
     assert found["html-as-jpeg"][2], found
 
 
+def test_broken_links_are_skipped_not_fatal(job):
+    assert state(job, "ok")[0] == "archived"  # although its post lists unusable links
+    skipped = (job / "logs" / "skipped.log").read_text(encoding="utf-8")
+    for link in hs.BROKEN_LINKS:
+        assert f"\t{link}\tnot a valid URL: " in skipped, link
+    assert len(rows(job, "SELECT media_url FROM post_media WHERE post_id = '1'")) == \
+        len(hs.MEDIA) + len(hs.BROKEN_LINKS)
+    assert state(job, "redirect-broken")[:2] == ("failed", 1)
+
+
 def test_garbage_status_line(job):
     state_, attempts, status, reason = state(job, "garbage-status")
     assert (state_, attempts, status) == ("failed", 2, None)
