@@ -35,7 +35,9 @@ fi
 stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     echo "bootstrap: creating $VENV and installing lifeboat into it"
-    python3 -m venv "$VENV"
+    if ! python3 -m venv "$VENV" >/dev/null 2>&1; then   # Debian's python3 keeps venv apart
+        rm -rf "$VENV"; apt_install python3-venv; python3 -m venv "$VENV"
+    fi
     "$VENV/bin/pip" install -q --upgrade pip
     "$VENV/bin/pip" install -q -e ".[test]"
     touch "$stamp"
