@@ -72,6 +72,7 @@ class PoliteRetryMiddleware:
         self.exceptions = tuple(load_object(x) if isinstance(x, str) else x
                                 for x in settings.getlist("RETRY_EXCEPTIONS"))
         self.paused_until: dict[str, float] = {}
+        self.other_maxsize = settings.getint("LIFEBOAT_OTHER_MAXSIZE")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PoliteRetryMiddleware:
@@ -85,6 +86,10 @@ class PoliteRetryMiddleware:
         return request.meta.get("download_slot") or urlsplit(request.url).netloc
 
     async def process_request(self, request: Request) -> None:
+        if "download_maxsize" not in request.meta and self.other_maxsize:
+            # requests the spider did not make (robots.txt) get the JSON limit, not the
+            # media one: a robots.txt that inflates to gigabytes is cut off like a post
+            request.meta["download_maxsize"] = self.other_maxsize
         slot = self._slot(request)
         while True:
             wait = max(self.paused_until.get(slot, 0.0),

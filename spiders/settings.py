@@ -100,6 +100,7 @@ def crawl_settings(profile: Profile, job_dir: Path, concurrency: int | None) -> 
         "LIFEBOAT_BACKOFF_BASE": polite["backoff_base"],
         "LIFEBOAT_BACKOFF_MAX": polite["backoff_max"],
         "LIFEBOAT_RETRY_AFTER_MAX": polite["retry_after_max"],
+        "LIFEBOAT_OTHER_MAXSIZE": polite["max_json_size"],  # robots.txt (spiders.middlewares)
         "COOKIES_ENABLED": False,
         "REDIRECT_ENABLED": False,
         "REFERER_ENABLED": False,

@@ -16,7 +16,6 @@ import socket
 import struct
 import threading
 import time
-import zlib
 from collections import Counter
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,14 +47,11 @@ def _jpeg() -> bytes:
     return out.getvalue()
 
 
-def _gzip_bomb() -> bytes:
-    """Identical gzip members (16 MiB of zeros each) concatenated: a valid gzip stream."""
-    member = gzip.compress(b"\0" * (16 << 20), compresslevel=9)
-    return member * (BOMB_INFLATED // (16 << 20))
-
-
 JPEG = _jpeg()
-BOMB = _gzip_bomb()
+# identical gzip members (16 MiB of zeros each) concatenated are one valid gzip stream
+_MEMBER = gzip.compress(b"\0" * (16 << 20), compresslevel=9)
+BOMB = _MEMBER * (BOMB_INFLATED // (16 << 20))
+ROBOTS_BOMB = _MEMBER * (BOMB_INFLATED // (32 << 20))  # half as big: another payload
 
 
 class Hostile(BaseHTTPRequestHandler):
@@ -100,8 +96,9 @@ class Hostile(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         Hostile.hits[self.path] += 1
         hits = Hostile.hits[self.path]
-        if path == "/robots.txt":
-            return self.reply(200, b"User-agent: *\nAllow: /\n", content_type="text/plain")
+        if path == "/robots.txt":  # a bomb too: robots.txt is fetched by Scrapy, not the profile
+            return self.reply(200, ROBOTS_BOMB, (("Content-Encoding", "gzip"),),
+                              content_type="text/plain")
         if path.startswith("/media/"):
             return self.media(path.rsplit("/", 1)[1])
         if path.startswith("/chain/"):
@@ -259,10 +256,16 @@ class Hostile(BaseHTTPRequestHandler):
         self.reply(200 if body else 404, body, content_type=kind)
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # the crawler hanging up on a bomb or a drip is the point, not an error
+
+
 def serve() -> tuple[ThreadingHTTPServer, str]:
     """Start a server on a free port in a daemon thread; returns it and its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
-    server.daemon_threads = True
+    server = QuietServer(("127.0.0.1", 0), Hostile)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}"
 
