@@ -27,7 +27,7 @@ CASES = [
     "redirect-backslash", "redirect-login", "redirect-other-id", "gzip-bomb", "slow-drip",
     "length-short", "length-long", "huge-header", "many-headers", "json-deep", "json-huge",
     "json-bad-utf8", "json-surrogates", "json-as-html", "jpeg-as-json", "garbage-status",
-    "reset-mid-body", "no-content-type", "redirect-broken",
+    "reset-mid-body", "no-content-type", "redirect-broken", "silent",
 ]
 MEDIA = ["jpeg-as-text", "jpeg-as-json", "html-as-jpeg", "jpeg-no-type"]
 BOMB_INFLATED = 1 << 30  # 1 GiB of zeros in about 1 MB of gzip
@@ -198,6 +198,10 @@ class Hostile(BaseHTTPRequestHandler):
                 time.sleep(0.2)
         except OSError:
             pass
+        self.close_connection = True
+
+    def case_silent(self, hits: int) -> None:  # reads the request, never answers
+        time.sleep(5)
         self.close_connection = True
 
     def case_length_short(self, hits: int) -> None:

@@ -182,8 +182,9 @@ def test_bombs_and_lying_lengths(job):
     # 2GB media limit if nothing else applied) was inflated: peak memory stays far below
     assert hs.Hostile.hits["/robots.txt"] == 1
     assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 600 * 1024
-    assert state(job, "slow-drip")[0] == "failed"
-    assert state(job, "slow-drip")[3].startswith("DownloadTimeoutError")
+    for case in ("slow-drip", "silent"):
+        assert state(job, case)[:2] == ("failed", 2)
+        assert state(job, case)[3].startswith("DownloadTimeoutError")
     assert state(job, "length-short")[0] == "failed"
     assert state(job, "length-short")[3].startswith("malformed JSON")
     for case in ("length-long", "reset-mid-body"):
