@@ -92,7 +92,7 @@ class MissingRun:
             outcome = self.pending.pop(self.next)
             self.run = self.run + 1 if outcome else (0 if outcome is False else self.run)
             self.next += 1
-        if self.limit and self.run >= self.limit:
+        if self.run >= self.limit:
             self.stopped = True
 
 
@@ -150,17 +150,22 @@ class IdWalkSpider(scrapy.Spider):
                     position = next(positions)
                     if run.stopped:
                         break
-                    self.walk_at[item.name] = (id_range, id_range.parse(item_id))
+                    passed = (id_range, id_range.parse(item_id))
                     if item_id in done or (item.name, item_id) in self.seen:
+                        self.walk_at[item.name] = passed
                         run.record(position, done[item_id] == "missing" if item_id in done
                                    else None)
                         continue
                     request = self.request_for(item, item_id, extra_meta={
                         "lifeboat_walk": (walk, position)})
                     if request is None:
+                        self.walk_at[item.name] = passed
                         run.record(position, None)
                         continue
                     await self._wait_for_room()
+                    if run.stopped:  # answers that came in meanwhile ended the walk
+                        break
+                    self.walk_at[item.name] = passed
                     yield request
                 if run.stopped:
                     logger.info("walk of %s stopped at ID %s: the last %d IDs answered were "
