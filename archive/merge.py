@@ -5,7 +5,11 @@ system, else copied; ``--move`` moves them), keeping their names, so every row s
 names its record. Rows are merged with SQL over ATTACHed shard databases:
 
 - ``captures``: one row per WARC record id (merging a shard twice adds nothing), with new
-  ``id`` numbers; ``posts`` and ``media`` follow their capture to its new id;
+  ``id`` numbers; ``posts`` and ``media`` follow their capture to its new id. A capture
+  whose URL and payload digest another shard's capture already has (one item fetched by
+  two workers: a chunk walked again after a worker died or lost its lease) is left out,
+  keeping the first shard's; its record stays in its WARC and is listed, with the capture
+  kept, in ``logs/duplicates.log``;
 - ``ledger``: one row per (profile, item type, id). When two shards walked the same ID
   (a chunk finished twice: its lease ran out while the first worker was still at it),
   the more final state wins (archived/deleted, then forbidden/missing, then failed,
@@ -28,8 +32,18 @@ from metadata.schema import open_db
 
 RANK = ("CASE {0} WHEN 'archived' THEN 3 WHEN 'deleted' THEN 3 WHEN 'forbidden' THEN 2 "
         "WHEN 'missing' THEN 2 WHEN 'failed' THEN 1 ELSE 0 END")
-CAPTURE_ID = ("(SELECT m.id FROM main.captures m JOIN shard.captures c "
-              "ON c.warc_record_id = m.warc_record_id WHERE c.id = t.capture_id)")
+CAPTURE_ID = ("coalesce((SELECT m.id FROM main.captures m JOIN shard.captures c "
+              "ON c.warc_record_id = m.warc_record_id WHERE c.id = t.capture_id), "
+              "(SELECT kept FROM temp.duplicates WHERE shard_id = t.capture_id))")
+# shard captures that repeat (same URL and payload) a capture another shard brought
+DUPLICATES = """
+SELECT c.id, min(m.id), c.url, c.warc_filename, c.warc_offset, c.warc_record_id
+FROM shard.captures c JOIN main.captures m
+  ON m.url = c.url AND m.payload_sha256 = c.payload_sha256
+ AND m.warc_record_id != c.warc_record_id
+WHERE NOT EXISTS (SELECT 1 FROM main.captures x WHERE x.warc_record_id = c.warc_record_id)
+GROUP BY c.id
+"""
 
 
 class MergeError(Exception):
@@ -43,11 +57,16 @@ class MergeReport:
     warcs: int = 0
     added: dict[str, int] = field(default_factory=dict)
     queued: int = 0
+    duplicates: list[tuple] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         counts = ", ".join(f"{n} {table}" for table, n in self.added.items())
         lines = [f"merged {len(self.shards)} shards into {self.out}: {self.warcs} WARC files; "
                  f"rows added: {counts}"]
+        if self.duplicates:
+            lines.append(f"{len(self.duplicates)} captures repeat another shard's (one item "
+                         "fetched by two workers); kept once, the others listed in "
+                         "logs/duplicates.log")
         if self.queued:
             lines.append(f"warning: {self.queued} discovered items were never fetched by any "
                          "shard (a shard missing, or a worker not finished); `lifeboat verify` "
@@ -90,17 +109,31 @@ def _earlier_capture(table: str) -> str:
     return f"{fetched.format('excluded.capture_id')} < {fetched.format(table + '.capture_id')}"
 
 
-def merge_rows(db: sqlite3.Connection, shard_db: Path) -> dict[str, int]:
-    """Merge one shard's archive.db into ``db`` (the output's); returns rows changed."""
+def merge_rows(db: sqlite3.Connection, shard_db: Path,
+               duplicates: list[tuple] | None = None) -> dict[str, int]:
+    """Merge one shard's archive.db into ``db`` (the output's); returns rows changed.
+
+    Captures repeating another shard's are left out and appended to ``duplicates`` as
+    (kept capture id, url, WARC file, offset, WARC-Record-ID).
+    """
     db.execute("ATTACH DATABASE ? AS shard", (str(shard_db),))
     try:
         with db:
             added = {}
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS duplicates "
+                       "(shard_id INTEGER PRIMARY KEY, kept INTEGER)")
+            db.execute("DELETE FROM temp.duplicates")
+            repeated = db.execute(DUPLICATES).fetchall()
+            db.executemany("INSERT INTO temp.duplicates VALUES (?, ?)",
+                           [row[:2] for row in repeated])
+            if duplicates is not None:
+                duplicates.extend(row[1:] for row in repeated)
             columns = [c for c in _shared(db, "captures") if c != "id"]
             offset = db.execute("SELECT coalesce(max(id), 0) FROM main.captures").fetchone()[0]
             before = db.total_changes
             db.execute(f"INSERT OR IGNORE INTO main.captures (id, {', '.join(columns)}) "
-                       f"SELECT id + ?, {', '.join(columns)} FROM shard.captures ORDER BY id",
+                       f"SELECT id + ?, {', '.join(columns)} FROM shard.captures "
+                       f"WHERE id NOT IN (SELECT shard_id FROM temp.duplicates) ORDER BY id",
                        (offset,))
             added["captures"] = db.total_changes - before
             for table in ("posts", "media"):
@@ -186,7 +219,7 @@ def merge_shards(out: Path, shards: list[Path], move: bool = False) -> MergeRepo
     try:
         conn = db.conn
         for shard in shards:
-            for table, n in merge_rows(conn, shard / "archive.db").items():
+            for table, n in merge_rows(conn, shard / "archive.db", report.duplicates).items():
                 report.added[table] = report.added.get(table, 0) + n
         report.queued = conn.execute(
             "SELECT count(*) FROM ledger WHERE state = 'queued'").fetchone()[0]
@@ -196,6 +229,11 @@ def merge_shards(out: Path, shards: list[Path], move: bool = False) -> MergeRepo
         report.warcs += place_warc(source, out / "warc" / name, move)
     with open(out / "logs" / "merge.log", "a", encoding="utf-8") as log:
         log.write(f"{utc_now()}\t{' '.join(str(s) for s in shards)}\t{report.lines()[0]}\n")
+    if report.duplicates:
+        with open(out / "logs" / "duplicates.log", "a", encoding="utf-8") as log:
+            for kept, url, filename, offset, record_id in report.duplicates:
+                log.write(f"{utc_now()}\t{url}\t{filename}\t{offset}\t{record_id}\t"
+                          f"same payload as capture {kept}\n")
     return report
 
 

@@ -66,10 +66,12 @@ def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return result
 
 
-def start_worker(redis_url: str, name: str, shard: Path) -> subprocess.Popen:
+def start_worker(redis_url: str, name: str, shard: Path, concurrency: int = 2
+                 ) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, str(ROOT / "crawl.py"), "crawl", "demo", "--redis", redis_url,
-         "--worker", name, "--out", str(shard), "--no-extract", "--concurrency", "2"],
+         "--worker", name, "--out", str(shard), "--no-extract", "--concurrency",
+         str(concurrency)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -209,6 +211,27 @@ def test_sigkilled_worker_restarts_and_merge_has_every_item_once(redis_base, dem
     names = sorted(p.name for p in (out / "warc").glob("*.warc.gz"))
     assert any(n.startswith("w1-") for n in names) and any(n.startswith("w2-") for n in names)
     assert "OK: no problems found" in cli("verify", str(out)).stdout
+
+
+def test_worker_killed_as_it_commits_loses_nothing(redis_base, demo_factory, tmp_path):
+    """SIGKILL the moment the shard has committed, again and again: the users and media
+    that committed posts link to are fetched all the same, each once."""
+    platform = demo_factory(posts=160, seed=11, latency_ms=20)
+    redis_url = f"{redis_base}/8"
+    seed(redis_url, platform, 160)
+    shard = tmp_path / "w1"
+    for _kill in range(4):
+        worker = start_worker(redis_url, "w1", shard, concurrency=4)
+        committed = ledger_count(shard)
+        wait_for(lambda: ledger_count(shard) > committed + 3 or worker.poll() is not None,
+                 timeout=60, step=0.002)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finish(start_worker(redis_url, "w1", shard))
+    out = tmp_path / "merged"
+    cli("merge", str(out), str(shard))
+    assert_matches_truth(out, platform.truth)
+    assert_each_item_once(out, platform)
 
 
 def test_chunk_of_a_worker_that_never_returns_is_finished_by_another(redis_base, demo_factory,

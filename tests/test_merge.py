@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crawl_helpers import ROOT, rows, run_crawl
+from crawl_helpers import ROOT, rows, run_crawl, warc_records
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -39,14 +39,23 @@ def test_merge_keeps_every_record_and_one_row_per_item(shards, tmp_path, demo_pl
     public = {pid for pid, s in demo_platform.truth["posts"].items()
               if s in ("archived", "deleted") and int(pid) <= 50}
     assert {pid for (pid,) in rows(out, "SELECT id FROM posts")} == public
+    # 21-30 were fetched by both shards: one capture each, the other noted with its place
+    assert "captures repeat another shard's" in result.stdout
+    repeated = [line.split("\t") for line in
+                (out / "logs" / "duplicates.log").read_text(encoding="utf-8").splitlines()]
+    overlap = {demo_platform.post_url(int(pid)) for pid in public if 20 < int(pid) <= 30}
+    assert overlap <= {url for _, url, *_ in repeated}
+    assert all(n == 1 for (n,) in rows(out, "SELECT count(*) FROM captures GROUP BY url"))
     shard_captures = sum(rows(s, "SELECT count(*) FROM captures")[0][0] for s in (a, b))
-    assert rows(out, "SELECT count(*) FROM captures")[0][0] == shard_captures
-    for (pid,) in rows(out, "SELECT id FROM posts WHERE CAST(id AS INTEGER) BETWEEN 21 AND 30"):
-        fetched = rows(out, "SELECT c.fetched_at FROM posts p JOIN captures c "
-                            "ON c.id = p.capture_id WHERE p.id = ?", (pid,))[0][0]
-        first = rows(out, "SELECT min(fetched_at) FROM captures WHERE url = ?",
-                     (demo_platform.post_url(int(pid)),))[0][0]
-        assert fetched == first, pid  # the post row keeps the earlier capture
+    assert rows(out, "SELECT count(*) FROM captures")[0][0] == shard_captures - len(repeated)
+    records = {record.rec_headers.get_header("WARC-Record-ID"): (name, str(offset))
+               for name, offset, record in warc_records(out)}
+    assert all(records[record_id] == (name, offset)
+               for _, _, name, offset, record_id, _ in repeated)  # still in OUT's WARCs
+    for pid in (pid for pid in public if 20 < int(pid) <= 30):
+        kept = rows(out, "SELECT c.warc_filename FROM posts p JOIN captures c "
+                         "ON c.id = p.capture_id WHERE p.id = ?", (pid,))[0][0]
+        assert kept.startswith(f"{a.name}-"), pid  # the first shard's capture is kept
     names = {p.name for p in (out / "warc").glob("*.warc.gz")}
     assert names == {p.name for s in (a, b) for p in (s / "warc").glob("*.warc.gz")}
     verify = lifeboat("verify", str(out))
@@ -55,7 +64,7 @@ def test_merge_keeps_every_record_and_one_row_per_item(shards, tmp_path, demo_pl
     again = lifeboat("merge", str(out), str(b), str(a))
     assert again.returncode == 0, again.stderr
     assert "0 WARC files; rows added: 0 captures, 0 posts, 0 media, 0 ledger" in again.stdout
-    assert rows(out, "SELECT count(*) FROM captures")[0][0] == shard_captures
+    assert rows(out, "SELECT count(*) FROM captures")[0][0] == shard_captures - len(repeated)
 
 
 def test_merge_refuses_two_shards_with_one_file_name(shards, tmp_path):
