@@ -417,4 +417,10 @@ def error_state(exc: BaseException, maxsize: int | None) -> tuple[str, str, bool
     if isinstance(exc, ResponseDataLossError):
         text = (f"{exc.__class__.__name__}: the connection closed before the whole body "
                 f"arrived (shorter than its Content-Length, or reset)")
+    reasons = getattr(exc.__cause__, "reasons", None)  # Twisted's ResponseFailed: say why
+    if reasons:
+        text = f"{exc.__class__.__name__}: " + "; ".join(
+            f"{r.type.__name__}: {r.getErrorMessage()}" for r in reasons)
+        if any(r.type.__name__ in ("ConnectionDone", "ConnectionLost") for r in reasons):
+            text += " (no complete response: the server hung up, or sent a header over 16 KB)"
     return "failed", text, False
