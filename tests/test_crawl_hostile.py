@@ -114,6 +114,9 @@ def test_every_id_recorded_and_the_archive_valid(job):
                          "AND state NOT IN ('archived', 'deleted')")
     assert "Traceback" not in (job / "logs" / "crawl.log").read_text(encoding="utf-8")
     warcio_check(job)
+    verify = subprocess.run([sys.executable, str(ROOT / "crawl.py"), "verify", str(job)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
 def test_rate_limits(job):
