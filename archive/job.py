@@ -14,7 +14,7 @@ import time
 import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from archive.capture import DigestIndex
 from archive.exceptions import JobLocked, JobMismatch
@@ -62,11 +62,18 @@ def write_job_toml(job_dir: Path, settings: dict[str, Any]) -> None:
 
 
 class Job:
-    """The resources a crawl run holds open over its job directory."""
+    """The resources a crawl run holds open over its job directory.
+
+    Hooks for a subclass (``spiders.worker.WorkerJob``): ``store_factory`` builds the row
+    store (called like ``JobStore``), ``prefix`` names the WARC files.
+    """
+
+    store_factory: Callable[..., JobStore] = JobStore
 
     def __init__(self, job_dir: Path, profile_name: str, warc_max_size: int,
                  warcinfo: dict[str, str]):
         self.dir = Path(job_dir)
+        self.prefix = warc_prefix(self.dir)
         self.profile_name = profile_name
         self.warc_dir = self.dir / "warc"
         self.logs_dir = self.dir / "logs"
@@ -87,8 +94,9 @@ class Job:
         self.db = open_db(self.dir / "archive.db")
         self._repair_last_warc()
         self.digests = DigestIndex.load(self.db)
-        self.store = JobStore(self.db, self.profile_name, on_ready=self.digests.add_row)
-        self.writer = RotatingWarcWriter(self.warc_dir, warc_prefix(self.dir),
+        self.store = self.store_factory(self.db, self.profile_name,
+                                        on_ready=self.digests.add_row)
+        self.writer = RotatingWarcWriter(self.warc_dir, self.prefix,
                                          self.warc_max_size, self.warcinfo)
         self._skipped: TextIO = open(self.logs_dir / "skipped.log", "a", encoding="utf-8")
         self._requests: TextIO = open(self.logs_dir / "requests.log", "a", encoding="utf-8",

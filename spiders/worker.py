@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, defaultdict
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
 
@@ -26,7 +27,6 @@ from scrapy import signals
 
 from archive.job import Job, utc_now, warc_prefix
 from archive.store import JobStore
-from archive.writer import RotatingWarcWriter
 from spiders.chunks import Chunk, ChunkQueue, item_key
 from spiders.idwalk import DISCOVERED_PRIORITY, IdWalkSpider
 from spiders.profile import IdRange
@@ -97,16 +97,10 @@ class ChunkTracker:
 class ReportingStore(JobStore):
     """The shard's row store; after each commit, tells Redis which items are finished."""
 
-    queue: ChunkQueue
-    tracker: ChunkTracker
-    _finished: dict[str, list[str]]
-
-    @classmethod
-    def adopt(cls, store: JobStore, queue: ChunkQueue, tracker: ChunkTracker) -> ReportingStore:
-        """Make the store ``Job.open`` built (however it built it) report to Redis."""
-        store.__class__ = cls
-        store.queue, store.tracker, store._finished = queue, tracker, defaultdict(list)
-        return store
+    def __init__(self, *args: Any, queue: ChunkQueue, tracker: ChunkTracker, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.queue, self.tracker = queue, tracker
+        self._finished: dict[str, list[str]] = defaultdict(list)
 
     def add_result(self, result: dict[str, Any]) -> None:
         ledger = result.get("ledger")
@@ -137,15 +131,9 @@ class WorkerJob(Job):
                  warcinfo: dict[str, str], worker: str, queue: ChunkQueue,
                  tracker: ChunkTracker):
         super().__init__(job_dir, profile_name, warc_max_size, warcinfo)
-        self.worker, self.queue, self.tracker = worker, queue, tracker
-
-    def open(self) -> WorkerJob:
-        super().open()
-        self.store = ReportingStore.adopt(self.store, self.queue, self.tracker)
-        # the writer opens its first file lazily: replacing it here writes nothing twice
-        self.writer = RotatingWarcWriter(self.warc_dir, worker_prefix(self.dir, self.worker),
-                                         self.warc_max_size, self.warcinfo)
-        return self
+        self.worker = worker
+        self.prefix = worker_prefix(self.dir, worker)
+        self.store_factory = partial(ReportingStore, queue=queue, tracker=tracker)
 
 
 def terminal_ids(db: sqlite_utils.Database, profile: str, item_type: str,
