@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from archive.reader import open_record
 from metadata.exceptions import MetadataError, NotAJobDirectory
-from metadata.payload import Spooled, spool_record
+from metadata.payload import Spooled, spool_record, use_fast_inflate
 from metadata.runner import ExifToolPool, Record
 from metadata.schema import open_db
 from metadata.store import (count_pending, error_row, is_extracted, iter_pending, metadata_row,
@@ -88,8 +88,11 @@ class _Batches:
             self._send()
 
     def finish(self) -> None:
-        """Send what is left and wait for every result."""
-        self._send()
+        """Send what is left, spread over the processes, and wait for every result."""
+        rest, parts = self._batch, min(self.pool.workers, len(self._batch))
+        for part in range(parts):  # so that no process idles while another reads the rest
+            self._batch = rest[part::parts]
+            self._send()
         while self._in_flight:
             self._collect(*self._in_flight.popleft())
 
@@ -144,6 +147,7 @@ def extract_job(job_dir: Path, workers: int | None = None,
     if not (job_dir / DB_NAME).is_file():
         raise NotAJobDirectory(str(job_dir))
     started = time.monotonic()
+    use_fast_inflate()
     db = _open(job_dir / DB_NAME)
     already_done = db.execute("SELECT count(DISTINCT sha256) FROM media WHERE sha256 IN "
                               "(SELECT sha256 FROM media_metadata)").fetchone()[0]
@@ -180,6 +184,7 @@ def extract_warcs(warc_paths: Sequence[Path], db_path: Path, workers: int | None
     after what could be read from it has been kept.
     """
     started = time.monotonic()
+    use_fast_inflate()
     db = _open(db_path)
     total = sum(Path(p).stat().st_size for p in warc_paths)
     with ExifToolPool(workers) as pool, tempfile.TemporaryDirectory(

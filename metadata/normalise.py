@@ -12,6 +12,7 @@ tag is UTC by definition (QuickTime ``CreateDate``, GPS time).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from datetime import datetime
@@ -289,7 +290,7 @@ def captured_at(tags: Tags) -> Timestamp | None:
 def _first_text(tags: Tags, preferred: tuple[str, ...], name: str) -> str | None:
     """The first non-empty value among ``preferred`` tags, then any ``*:name`` tag."""
     suffix = ":" + name
-    keys = [*preferred, *(k for k in tags if k.endswith(suffix))]
+    keys = itertools.chain(preferred, (k for k in tags if k.endswith(suffix)))  # lazily
     for key in keys:
         value = tags.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):

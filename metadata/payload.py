@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO
 
+from warcio.bufferedreaders import BufferedReader
 from warcio.recordloader import ArcWarcRecord
 
 from metadata.sniff import SNIFF_BYTES, mime_of, sniff_media_type
@@ -23,6 +25,21 @@ class Spooled:
     sha256: str | None
     size: int
     problem: str | None = None  # truncated payload, unreadable record...
+
+
+def use_fast_inflate() -> None:
+    """Have warcio inflate gzip with ISA-L (python-isal) when it is installed.
+
+    The same bytes, in about a third less time: a WARC's decompression is the largest cost
+    lifeboat adds to ExifTool's. warcio looks decompressors up in this table (it adds
+    brotli the same way); without isal, zlib stays.
+    """
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return
+    BufferedReader.DECOMPRESSORS["gzip"] = partial(isal_zlib.decompressobj,
+                                                   16 + isal_zlib.MAX_WBITS)
 
 
 def read_head(stream: IO[bytes], size: int = SNIFF_BYTES) -> bytes:
