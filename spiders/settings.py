@@ -80,8 +80,10 @@ def crawl_settings(profile: Profile, job_dir: Path, concurrency: int | None) -> 
         "TWISTED_REACTOR": TWISTED_REACTOR,
         "ASYNCIO_EVENT_LOOP": EVENT_LOOP,
         "USER_AGENT": user_agent(profile.contact),
+        # only the encodings warcio reads back (Scrapy would offer br and zstd too: with
+        # them, `warcio check` and every WARC reader choke on the archived answers)
         "DEFAULT_REQUEST_HEADERS": {"Accept": "application/json, */*;q=0.5",
-                                    "Accept-Language": "en"},
+                                    "Accept-Language": "en", "Accept-Encoding": "gzip, deflate"},
         "ROBOTSTXT_OBEY": polite["obey_robots"],
         "CONCURRENT_REQUESTS": total,
         "CONCURRENT_REQUESTS_PER_DOMAIN": per_host,

@@ -27,7 +27,8 @@ CASES = [
     "redirect-backslash", "redirect-login", "redirect-other-id", "gzip-bomb", "slow-drip",
     "length-short", "length-long", "huge-header", "many-headers", "json-deep", "json-huge",
     "json-bad-utf8", "json-surrogates", "json-as-html", "jpeg-as-json", "garbage-status",
-    "reset-mid-body", "no-content-type", "redirect-broken", "silent",
+    "reset-mid-body", "no-content-type", "redirect-broken", "silent", "gzip-lie",
+    "encoding-unknown", "brotli-garbage",
 ]
 MEDIA = ["jpeg-as-text", "jpeg-as-json", "html-as-jpeg", "jpeg-no-type"]
 BOMB_INFLATED = 1 << 30  # 1 GiB of zeros in about 1 MB of gzip
@@ -248,6 +249,15 @@ class Hostile(BaseHTTPRequestHandler):
     def case_reset_mid_body(self, hits: int) -> None:
         self.raw(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                  b"Content-Length: 5000\r\n\r\n" + self.post()[:20], reset=True)
+
+    def case_gzip_lie(self, hits: int) -> None:  # says gzip, sends plain JSON
+        self.reply(200, self.post(), (("Content-Encoding", "gzip"),))
+
+    def case_encoding_unknown(self, hits: int) -> None:
+        self.reply(200, self.post(), (("Content-Encoding", "x-lifeboat-unheard-of"),))
+
+    def case_brotli_garbage(self, hits: int) -> None:
+        self.reply(200, b"\x8b\x00\x80garbage", (("Content-Encoding", "br"),))
 
     def case_no_content_type(self, hits: int) -> None:
         self.reply(200, self.post(), content_type=None)
