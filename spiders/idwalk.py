@@ -129,7 +129,10 @@ class IdWalkSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         db, profile = self.job.db, self.profile.name
-        targets = {t for item in self.profile.items.values() for t in item.discover}
+        # discovered-only item types are few: remember them all; walked ones (ten million
+        # posts) are asked of the ledger one by one when discovered (_follow)
+        targets = {t for item in self.profile.items.values() for t in item.discover
+                   if self.profile.items[t].ids is None}
         self.seen = discovered_keys(db, profile, targets)
         for item_type, item_id, _state in list(resumable(db, profile)):
             item = self.profile.items.get(item_type)
@@ -352,6 +355,9 @@ class IdWalkSpider(scrapy.Spider):
             if key in self.seen or self.walked_already(target, value):
                 continue
             self.seen.add(key)
+            if self.profile.items[target].ids is not None and known_ids(
+                    self.job.db, self.profile.name, target, [value]):
+                continue  # an earlier run has it (and resumes it if it failed)
             request = self.request_for(self.profile.items[target], value, DISCOVERED_PRIORITY,
                                        found_in)
             if request is not None:

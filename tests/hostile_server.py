@@ -110,7 +110,7 @@ class Hostile(BaseHTTPRequestHandler):
             return self.reply(404, b'{"error": "not found"}')
         if path.startswith("/seen/"):  # 1 -> 4 (ahead of the walk), 3 -> 1 (behind it)
             n = int(path.rsplit("/", 1)[1])
-            return self.reply(200, self.post(see={1: "4", 3: "1"}.get(n)))
+            return self.reply(200, self.post(see={1: "4", 3: "1", 6: "2"}.get(n)))
         if not path.startswith("/item/") or not path[6:].isdigit() \
                 or not 1 <= int(path[6:]) <= len(CASES):
             return self.reply(404, b'{"error": "not found"}')

@@ -67,14 +67,15 @@ def servers():
     canary.shutdown()
 
 
-def crawl(base: str, job_dir: Path, profile_text: str, timeout: float = 60) -> float:
+def crawl(base: str, job_dir: Path, profile_text: str, *extra: str,
+          timeout: float = 60) -> float:
     """Run ``lifeboat crawl`` as a user would; returns the seconds it took."""
     profile = job_dir.parent / f"{job_dir.name}.toml"
     profile.write_text(profile_text, encoding="utf-8")
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, str(ROOT / "crawl.py"), "crawl", str(profile), "--out", str(job_dir),
-         "--var", f"base={base}", "--no-extract"],
+         "--var", f"base={base}", "--no-extract", *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
@@ -345,3 +346,6 @@ def test_each_item_fetched_once_per_run(servers, tmp_path):
     assert [hs.Hostile.hits[f"/seen/{n}"] for n in range(1, 6)] == [1] * 5
     assert rows(job_dir, "SELECT id, state FROM ledger ORDER BY id") == [
         (str(n), "archived") for n in range(1, 6)]
+    # next run, another range: post 6 points at post 2, which the ledger already has
+    crawl(servers, job_dir, SEEN, "--ids", "6-6")
+    assert [hs.Hostile.hits[f"/seen/{n}"] for n in range(1, 7)] == [1] * 6
