@@ -280,23 +280,25 @@ class WorkerSpider(IdWalkSpider):
     def chunk_requests(self, chunk: Chunk) -> Iterator[scrapy.Request]:
         """Requests for the chunk's IDs and discovered items not finished by anyone yet
         (those this shard finished already are reported, not fetched again)."""
+        self.job.store.flush()  # finished here but not committed yet would look unfinished
         todo = self._chunk_items(chunk, skip=self.queue.finished(chunk.number))
         done_here = set(self._done_here(todo))
         if done_here:
             self.queue.report({chunk.number: sorted(done_here)})
-        for item_type, ids in todo.items():
-            item = self.profile.items[item_type]
+        # expected all at once, before the first answer: a post of this chunk answered
+        # early must not fetch a discovery that this walk is about to request anyway
+        expected = [(item_type, item_id) for item_type, ids in todo.items() for item_id in ids
+                    if item_key(item_type, item_id) not in done_here
+                    and self.tracker.expect(chunk.number, item_key(item_type, item_id))]
+        for item_type, item_id in expected:
             priority = 0 if item_type == chunk.item_type else DISCOVERED_PRIORITY
-            for item_id in ids:
-                if item_key(item_type, item_id) in done_here:
-                    continue
-                request = self.request_for(item, item_id, priority)
-                if request is None:
-                    continue
-                self.seen.add((item_type, item_id))
-                if self.tracker.expect(chunk.number, item_key(item_type, item_id)):
-                    request.meta["lifeboat_chunk"] = chunk.number
-                    yield request
+            request = self.request_for(self.profile.items[item_type], item_id, priority)
+            if request is None:  # out of scope: logged to skipped.log
+                self.tracker.finish(item_key(item_type, item_id))
+                continue
+            self.seen.add((item_type, item_id))
+            request.meta["lifeboat_chunk"] = chunk.number
+            yield request
 
     def parse_item(self, response: scrapy.http.Response) -> Iterator[Any]:
         """The walk's outputs for one answer; its discoveries are claimed for the chunk
