@@ -30,9 +30,9 @@ class Spooled:
 def use_fast_inflate() -> None:
     """Have warcio inflate gzip with ISA-L (python-isal) when it is installed.
 
-    The same bytes, in about a third less time: a WARC's decompression is the largest cost
-    lifeboat adds to ExifTool's. warcio looks decompressors up in this table (it adds
-    brotli the same way); without isal, zlib stays.
+    The same bytes, sooner (reading and hashing a 92 MB WARC: 0.23 -> 0.17 s of CPU):
+    decompression is the largest cost lifeboat adds to ExifTool's. warcio looks its
+    decompressors up in this table (it adds brotli the same way); without isal, zlib stays.
     """
     try:
         from isal import isal_zlib
