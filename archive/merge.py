@@ -64,9 +64,9 @@ class MergeReport:
         lines = [f"merged {len(self.shards)} shards into {self.out}: {self.warcs} WARC files; "
                  f"rows added: {counts}"]
         if self.duplicates:
-            lines.append(f"{len(self.duplicates)} captures repeat another shard's (one item "
-                         "fetched by two workers); kept once, the others listed in "
-                         "logs/duplicates.log")
+            lines.append(f"{len(self.duplicates)} captures repeat another shard's (same URL "
+                         "and payload: each worker's robots.txt, or an item two workers "
+                         "fetched); kept once, the others listed in logs/duplicates.log")
         if self.queued:
             lines.append(f"warning: {self.queued} discovered items were never fetched by any "
                          "shard (a shard missing, or a worker not finished); `lifeboat verify` "
