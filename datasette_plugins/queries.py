@@ -44,7 +44,10 @@ EXPORT_COLUMNS = [
     "longitude", "altitude", "captured_at", "make", "model", "warc_filename", "warc_offset",
 ]
 
-# One row per distinct geotagged payload, with a datasette-cluster-map popup.
+# One row per distinct geotagged payload, with a datasette-cluster-map popup. No ORDER BY
+# (the map's metadata sorts by captured_at): a view without one is flattened into the
+# count, facet and canned queries over it, so they never compute the per-row ``posts``
+# subquery or the popup, and a filter on latitude can use its index.
 GEOTAGGED_MEDIA_SQL = """
 select
   mm.sha256 as sha256,
@@ -68,7 +71,6 @@ select
 from media_metadata mm
 where mm.latitude is not null and mm.longitude is not null
   and exists (select 1 from media m where m.sha256 = mm.sha256)
-order by mm.captured_at
 """
 
 # Every view prepare_for_serving creates: name -> SQL.
@@ -102,19 +104,26 @@ left join captures orig on own.warc_type = 'revisit' and orig.warc_record_id = o
 where own.id = :id
 """
 
+# Kilometres per degree of latitude, rounded down so that the latitude band of the
+# "media within R km" query (an index range) always holds every point within R km; the
+# exact haversine check then decides.
+KM_PER_DEGREE = 111.19
+
 CANNED_QUERIES = {
     "media_near_point": {
         "title": "Media shot within R km of a point",
         "description": "Geotagged photos and videos whose GPS position lies within km "
                        "kilometres of (lat, lon), nearest first.",
-        "sql": """
+        "sql": f"""
 select
   sha256, latitude, longitude, altitude, captured_at, make, model, mime_type,
   round(distance_km(latitude, longitude, cast(:lat as real), cast(:lon as real)), 3)
     as distance_km,
   popup
 from geotagged_media
-where distance_km(latitude, longitude, cast(:lat as real), cast(:lon as real))
+where latitude between cast(:lat as real) - cast(:km as real) / {KM_PER_DEGREE}
+                   and cast(:lat as real) + cast(:km as real) / {KM_PER_DEGREE}
+  and distance_km(latitude, longitude, cast(:lat as real), cast(:lon as real))
       <= cast(:km as real)
 order by distance_km
 """,

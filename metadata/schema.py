@@ -112,6 +112,12 @@ INDEXES: list[tuple[str, list[str], bool]] = [
     # deleted and on the day of created_at; geotagged_media is ordered by capture time
     ("posts", ["deleted"], False),
     ("media_metadata", ["captured_at"], False),
+    # the "media within R km" canned query narrows to a latitude band first
+    ("media_metadata", ["latitude"], False),
+    # the map (geotagged_media): its count and facets read this index alone, in SHA-256
+    # order, so their check that a media row exists walks media's sha256 index in order
+    ("media_metadata", ["sha256", "latitude", "longitude", "make", "model", "mime_type",
+                        "gps_flag"], False),
 ]
 
 # Indexes on expressions (sqlite-utils' create_index takes columns only): name -> SQL
