@@ -54,7 +54,9 @@ def demo(posts: int, seed: int, out: Path | None, port: int, no_serve: bool) -> 
 @click.option("--ids", default=None, help="ID range A-B, overriding the profile's.")
 @click.option("--var", "variables", multiple=True, metavar="K=V",
               help="Profile variable, e.g. --var api=http://127.0.0.1:8080 (repeatable).")
-@click.option("--concurrency", type=int, default=None, help="Concurrent requests.")
+@click.option("--concurrency", type=int, default=None,
+              help="Requests in flight, in total and per host (also AutoThrottle's "
+                   "target; 429/5xx still slow it down). Default: the profile's.")
 @click.option("--warc-max-size", default="1GB", show_default=True,
               help="Rotate WARC files at this size (e.g. 500MB, 1GB).")
 @click.option("--no-extract", is_flag=True, help="Skip ExifTool extraction after the crawl.")
