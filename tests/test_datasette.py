@@ -20,7 +20,9 @@ from datasette_plugins.prepare import prepare_file
 from datasette_plugins.safety import UnsafeBind, check_bind, is_loopback
 from datasette_plugins.serve import make_datasette
 from datasette_plugins.warc_media import RangeNotSatisfiable, parse_range
+from datasette_plugins.sql_functions import distance_km
 from metadata.schema import TABLES as SCHEMA_TABLES
+from metadata.schema import open_db
 
 
 @pytest.fixture(scope="session")
@@ -146,6 +148,8 @@ async def test_map_view_has_one_row_per_geotagged_media_and_cluster_map(ds, job)
                             "where latitude is not null")
     assert sorted((r["sha256"], r["latitude"], r["longitude"]) for r in data["rows"]) == \
         sorted((r["sha256"], r["latitude"], r["longitude"]) for r in expected)
+    captured = [r["captured_at"] for r in data["rows"]]
+    assert captured == sorted(captured), "the map lists media by capture time"
     popup = json.loads(data["rows"][0]["popup"])
     assert popup["link"] == f"/-/evidence/{data['rows'][0]['sha256']}"
     assert (await ds.client.get(popup["image"])).status_code == 200
@@ -163,6 +167,30 @@ async def test_canned_media_near_point(ds, job):
     assert len(everything["rows"]) == 2
     page = await ds.client.get("/archive/media_near_point?lat=38.89&lon=-77.01&km=5")
     assert page.status_code == 200 and "datasette-cluster-map.js" in page.text
+
+
+async def test_media_near_point_finds_exactly_the_media_within_km(tmp_path):
+    """The latitude band that narrows the query loses nothing: points just inside R km due
+    north and south are found, those just outside and those far east on the same latitude
+    are not, and the answer equals distance_km over every row."""
+    lat, lon, km = 52.5, 13.4, 3.0
+    step = km / distance_km(lat, lon, lat + 1.0, lon)  # degrees of latitude per km
+    points = {"north-in": (lat + step * 0.999, lon), "north-out": (lat + step * 1.001, lon),
+              "south-in": (lat - step * 0.999, lon), "south-out": (lat - step * 1.001, lon),
+              "east-far": (lat, lon + 1.0), "centre": (lat, lon), "pole": (89.99, 0.0),
+              "antipode": (-lat, lon - 180)}
+    db = open_db(tmp_path / "archive.db")
+    for name, (p_lat, p_lon) in points.items():
+        db["media"].insert({"url": f"https://example.test/{name}", "sha256": name})
+        db["media_metadata"].insert({"sha256": name, "latitude": p_lat, "longitude": p_lon})
+    db.close()
+    prepare_file(tmp_path / "archive.db")
+    data = (await make_datasette(tmp_path / "archive.db").client.get(
+        f"/archive/media_near_point.json?lat={lat}&lon={lon}&km={km}&_shape=objects")).json()
+    expected = {n for n, (p_lat, p_lon) in points.items()
+                if distance_km(lat, lon, p_lat, p_lon) <= km}
+    assert [r["sha256"] for r in data["rows"]][0] == "centre"
+    assert {r["sha256"] for r in data["rows"]} == expected == {"centre", "north-in", "south-in"}
 
 
 async def test_canned_posts_in_time_window(ds):
