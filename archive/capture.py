@@ -64,7 +64,9 @@ class DigestIndex:
         return self._by_digest.get(digest)
 
     def add_row(self, row: dict[str, Any]) -> None:
-        """Remember a captures row about to be committed, if it holds a payload to reuse."""
+        """Remember a captures row as soon as its record is written, if it holds a payload
+        to reuse: its row may be held until the item's result arrives, and an identical
+        payload downloaded meanwhile must still become a revisit."""
         if row["warc_type"] == "response" and reusable(row["status"], row["payload_size"]):
             self._by_digest.setdefault(
                 row["payload_sha256"], Original(row["warc_record_id"], row["url"], row["fetched_at"]))
@@ -166,6 +168,7 @@ def capture_exchange(job: Job, request: Request, response: Response) -> dict[str
         "warc_type": "revisit" if original else "response",
         "refers_to": original.record_id if original else None,
     }
+    job.digests.add_row(row)
     row["id"] = job.store.add_capture(row, held="lifeboat_item" in request.meta)
     return row
 

@@ -94,8 +94,7 @@ class Job:
         self.db = open_db(self.dir / "archive.db")
         self._repair_last_warc()
         self.digests = DigestIndex.load(self.db)
-        self.store = self.store_factory(self.db, self.profile_name,
-                                        on_ready=self.digests.add_row)
+        self.store = self.store_factory(self.db, self.profile_name)
         self.writer = RotatingWarcWriter(self.warc_dir, self.prefix,
                                          self.warc_max_size, self.warcinfo)
         self._skipped: TextIO = open(self.logs_dir / "skipped.log", "a", encoding="utf-8")
