@@ -151,6 +151,8 @@ group by hour
 order by hour
 """,
     },
+    # CROSS JOIN keeps SQLite's join order: from the geotagged media out to their posts,
+    # not through every post by author (2.5 -> 1.2-1.6 s on 1M posts / 100k geotagged media)
     "authors_by_geotagged_media": {
         "title": "Authors ranked by geotagged media",
         "description": "Authors by the number of distinct geotagged photos and videos "
@@ -158,10 +160,10 @@ order by hour
         "sql": """
 select p.author as author, count(distinct g.sha256) as geotagged_media,
   count(distinct p.id) as posts
-from posts p
-join post_media pm on pm.post_id = p.id
-join media m on m.url = pm.media_url
-join geotagged_media g on g.sha256 = m.sha256
+from geotagged_media g
+cross join media m on m.sha256 = g.sha256
+cross join post_media pm on pm.media_url = m.url
+cross join posts p on p.id = pm.post_id
 group by p.author
 order by geotagged_media desc, author
 """,
