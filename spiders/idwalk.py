@@ -169,6 +169,9 @@ class IdWalkSpider(scrapy.Spider):
                     if run.stopped:  # answers that came in meanwhile ended the walk
                         break
                     self.walk_at[item.name] = passed
+                    if (item.name, item_id) in self.seen:  # discovered while we waited
+                        run.record(position, None)
+                        continue
                     yield request
                 if run.stopped:
                     logger.info("walk of %s stopped at ID %s: the last %d IDs answered were "
