@@ -12,7 +12,7 @@ row it belongs to: after a kill, a refetched ID never leaves a second capture ro
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any
 
 import sqlite_utils
 
@@ -23,9 +23,8 @@ class JobStore:
     """Collects rows from the crawl and commits them in batches."""
 
     def __init__(self, db: sqlite_utils.Database, profile: str,
-                 batch_size: int = 200, max_delay: float = 0.5,
-                 on_ready: Callable[[dict[str, Any]], None] | None = None):
-        self.db, self.profile, self.on_ready = db, profile, on_ready
+                 batch_size: int = 200, max_delay: float = 0.5):
+        self.db, self.profile = db, profile
         self.batch_size, self.max_delay = batch_size, max_delay
         row = db.execute("SELECT max(id) FROM captures").fetchone()
         self._next_capture_id = (row[0] or 0) + 1
@@ -55,8 +54,6 @@ class JobStore:
     def _ready(self, row: dict[str, Any]) -> None:
         self._captures.append(row)
         self._pending += 1
-        if self.on_ready is not None:
-            self.on_ready(row)
 
     def add_result(self, result: dict[str, Any]) -> None:
         """Buffer what the spider made of one item (see ``spiders.idwalk``)."""
