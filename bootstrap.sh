@@ -18,7 +18,8 @@ apt_install() {  # apt_install PACKAGE... : install Debian packages, updating th
 }
 
 exiftool_ok() {  # ExifTool below 12.24 runs code from crafted files (CVE-2021-22204)
-    command -v exiftool >/dev/null && python3 -c "import sys; sys.exit(float('$(exiftool -ver)') < 12.24)"
+    command -v exiftool >/dev/null &&
+        python3 -c "import sys; sys.exit(tuple(map(int, '$(exiftool -ver)'.split('.')[:2])) < (12, 24))"
 }
 
 exiftool_ok || { echo "bootstrap: installing ExifTool (libimage-exiftool-perl)"; apt_install libimage-exiftool-perl; }
