@@ -15,6 +15,16 @@ coalesce(orig.warc_filename, own.warc_filename) as warc_filename,
 coalesce(orig.warc_offset, own.warc_offset) as warc_offset
 """
 
+# Where, when and with what a payload was captured, from ``media_metadata mm``.
+PLACE_TIME_CAMERA = """
+mm.latitude as latitude,
+mm.longitude as longitude,
+mm.altitude as altitude,
+mm.captured_at as captured_at,
+mm.make as make,
+mm.model as model
+"""
+
 # One row per (post, media): the journalists' export and the `media_export` view.
 EXPORT_SQL = f"""
 select
@@ -24,12 +34,7 @@ select
   p.url as post_url,
   pm.media_url as media_url,
   m.sha256 as sha256,
-  mm.latitude as latitude,
-  mm.longitude as longitude,
-  mm.altitude as altitude,
-  mm.captured_at as captured_at,
-  mm.make as make,
-  mm.model as model,
+  {PLACE_TIME_CAMERA},
   {PAYLOAD_COLUMNS}
 from post_media pm
 join posts p on p.id = pm.post_id
@@ -48,15 +53,10 @@ EXPORT_COLUMNS = [
 # (the map's metadata sorts by captured_at): a view without one is flattened into the
 # count, facet and canned queries over it, so they never compute the per-row ``posts``
 # subquery or the popup, and a filter on latitude can use its index.
-GEOTAGGED_MEDIA_SQL = """
+GEOTAGGED_MEDIA_SQL = f"""
 select
   mm.sha256 as sha256,
-  mm.latitude as latitude,
-  mm.longitude as longitude,
-  mm.altitude as altitude,
-  mm.captured_at as captured_at,
-  mm.make as make,
-  mm.model as model,
+  {PLACE_TIME_CAMERA},
   mm.mime_type as mime_type,
   mm.gps_flag as gps_flag,
   (select count(distinct pm.post_id) from media m2 join post_media pm on pm.media_url = m2.url
