@@ -300,15 +300,20 @@ def _record_mismatches(row: sqlite3.Row, record: ScannedRecord) -> Iterator[str]
         yield f"the revisit refers to {record.refers_to}, not {row['refers_to']}"
 
 
+def _has_capture(row: sqlite3.Row, known: set[int], label: str, report: VerifyReport) -> bool:
+    """Whether the row's capture_id names a capture; a problem is reported if not."""
+    if row["capture_id"] is not None and row["capture_id"] in known:
+        return True
+    report.problems.append(Problem(f"{label} has no capture (capture_id {row['capture_id']})"))
+    return False
+
+
 def _check_posts(db, known: set[int], report: VerifyReport) -> None:
     if not _has_table(db, "posts"):
         return
     for row in db.execute("SELECT id, url, capture_id FROM posts"):
         report.posts += 1
-        if row["capture_id"] is None or row["capture_id"] not in known:
-            report.problems.append(Problem(
-                f"post {row['id']} ({row['url']}) has no capture "
-                f"(capture_id {row['capture_id']})"))
+        _has_capture(row, known, f"post {row['id']} ({row['url']})", report)
 
 
 def _check_media(db, known: set[int], payloads: dict[int, tuple[set[str], dict]],
@@ -317,15 +322,14 @@ def _check_media(db, known: set[int], payloads: dict[int, tuple[set[str], dict]]
         return
     for row in db.execute("SELECT url, sha256, capture_id FROM media"):
         report.media += 1
-        if row["capture_id"] is None or row["capture_id"] not in known:
+        if not _has_capture(row, known, f"media {row['url']}", report) \
+                or row["capture_id"] not in payloads:
+            continue
+        hashes, where = payloads[row["capture_id"]]
+        if row["sha256"] not in hashes:
             report.problems.append(Problem(
-                f"media {row['url']} has no capture (capture_id {row['capture_id']})"))
-        elif row["capture_id"] in payloads:
-            hashes, where = payloads[row["capture_id"]]
-            if row["sha256"] not in hashes:
-                report.problems.append(Problem(
-                    f"media {row['url']}: sha256 {row['sha256']} is not the SHA-256 of the "
-                    f"payload of its capture {row['capture_id']}", **where))
+                f"media {row['url']}: sha256 {row['sha256']} is not the SHA-256 of the "
+                f"payload of its capture {row['capture_id']}", **where))
 
 
 def _check_ledger(db, report: VerifyReport) -> None:
