@@ -245,30 +245,39 @@ def iso_datetime(value: Any, *, offset: Any = None, subsec: Any = None,
     return f"{date}T{clock}{fraction}{zone or ''}"
 
 
-# (tag, sub-second tag, offset tag, UTC by definition), best first. DateTimeOriginal is
-# when the shutter fired; QuickTime's Keys/UserData dates carry the local offset; the
-# movie header's CreateDate is UTC by the QuickTime spec; GPS time is UTC but may be
-# the time of the last fix, so it comes last.
-TIME_TAGS: tuple[tuple[str, str | None, str | None, bool], ...] = (
-    ("ExifIFD:DateTimeOriginal", "ExifIFD:SubSecTimeOriginal", "ExifIFD:OffsetTimeOriginal",
-     False),
-    ("Keys:CreationDate", None, None, False),
-    ("UserData:DateTimeOriginal", None, None, False),
-    ("ItemList:CreationDate", None, None, False),
-    ("ItemList:ContentCreateDate", None, None, False),
-    ("UserData:ContentCreateDate", None, None, False),
-    ("XMP-exif:DateTimeOriginal", None, None, False),
-    ("Composite:DateTimeOriginal", None, None, False),
-    ("ExifIFD:CreateDate", "ExifIFD:SubSecTimeDigitized", "ExifIFD:OffsetTimeDigitized", False),
-    ("IFD0:CreateDate", None, None, False),
-    ("XMP-xmp:CreateDate", None, None, False),
-    ("XMP-photoshop:DateCreated", None, None, False),
-    ("Composite:DateTimeCreated", None, None, False),
-    ("QuickTime:CreateDate", None, None, True),
-    ("PNG:CreationTime", None, None, False),
-    ("PNG:CreateDate", None, None, False),
-    ("Composite:GPSDateTime", None, None, True),
-    ("XMP-exif:GPSDateTime", None, None, True),
+class TimeTag(NamedTuple):
+    """A capture-time tag, the tags holding its sub-seconds and UTC offset, and whether
+    it is UTC by definition."""
+
+    tag: str
+    subsec: str | None = None
+    offset: str | None = None
+    utc: bool = False
+
+
+# Best first. DateTimeOriginal is when the shutter fired; QuickTime's Keys/UserData dates
+# carry the local offset; the movie header's CreateDate is UTC by the QuickTime spec; GPS
+# time is UTC but may be the time of the last fix, so it comes last.
+TIME_TAGS: tuple[TimeTag, ...] = (
+    TimeTag("ExifIFD:DateTimeOriginal", "ExifIFD:SubSecTimeOriginal",
+            "ExifIFD:OffsetTimeOriginal"),
+    TimeTag("Keys:CreationDate"),
+    TimeTag("UserData:DateTimeOriginal"),
+    TimeTag("ItemList:CreationDate"),
+    TimeTag("ItemList:ContentCreateDate"),
+    TimeTag("UserData:ContentCreateDate"),
+    TimeTag("XMP-exif:DateTimeOriginal"),
+    TimeTag("Composite:DateTimeOriginal"),
+    TimeTag("ExifIFD:CreateDate", "ExifIFD:SubSecTimeDigitized", "ExifIFD:OffsetTimeDigitized"),
+    TimeTag("IFD0:CreateDate"),
+    TimeTag("XMP-xmp:CreateDate"),
+    TimeTag("XMP-photoshop:DateCreated"),
+    TimeTag("Composite:DateTimeCreated"),
+    TimeTag("QuickTime:CreateDate", utc=True),
+    TimeTag("PNG:CreationTime"),
+    TimeTag("PNG:CreateDate"),
+    TimeTag("Composite:GPSDateTime", utc=True),
+    TimeTag("XMP-exif:GPSDateTime", utc=True),
 )
 
 
