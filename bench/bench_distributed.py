@@ -18,7 +18,6 @@ one's best. Target: two workers at least 1.8 times one.
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import socket
 import sqlite3
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import click
 
-from bench.common import PYTHON, ROOT, table
+from bench.common import PYTHON, ROOT, children_cpu, table
 
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
@@ -83,7 +82,7 @@ def run_workers(redis_url: str, platform, posts: int, chunk: int, concurrency: i
     run_dir = workdir / f"{count}-workers"
     shutil.rmtree(run_dir, ignore_errors=True)
     shards = [run_dir / f"w{n}" for n in range(1, count + 1)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = children_cpu()
     start = time.perf_counter()
     workers = [subprocess.Popen([PYTHON, str(ROOT / "crawl.py"), "crawl", "demo", "--redis",
                                  redis_url, "--worker", shard.name, "--out", str(shard),
@@ -93,8 +92,7 @@ def run_workers(redis_url: str, platform, posts: int, chunk: int, concurrency: i
     if any(worker.wait() != 0 for worker in workers):
         raise SystemExit(f"a worker failed: see {shards[0].parent}/*/logs/crawl.log")
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = children_cpu() - before
     finished, span = crawl_span(shards)
     return finished, span, wall, cpu
 

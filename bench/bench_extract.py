@@ -25,7 +25,6 @@ import argparse
 import json
 import mimetypes
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -39,6 +38,7 @@ from typing import Iterable, NamedTuple, Sequence
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import children_cpu  # noqa: E402
 from metadata.runner import EXIFTOOL_ARGS, check_exiftool, default_workers  # noqa: E402
 from metadata.samples import WarcItem, write_warc  # noqa: E402
 
@@ -82,11 +82,6 @@ def make_copies(media: list[tuple[str, bytes]], copies: int, folder: Path) -> li
             path.write_bytes(data + trailer)
             paths.append(path)
     return paths
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def run_exiftool(paths: list[Path], workers: int, options: Sequence[str] = ("-n",)) -> Timing:

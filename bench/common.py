@@ -37,12 +37,18 @@ class Run:
     returncode: int
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + sys) of every child process waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_measured(command: Sequence[str], *, cwd: Path | None = None, log: Path | None = None,
                  env: dict[str, str] | None = None, timeout: float = 3600.0) -> Run:
     """Run ``command`` to the end and measure it (stdout and stderr go to ``log``)."""
     out = open(log, "wb") if log else subprocess.DEVNULL
     try:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before = children_cpu()
         start = time.perf_counter()
         process = subprocess.Popen(list(command), cwd=cwd or ROOT, stdout=out,
                                    stderr=subprocess.STDOUT, env=env)
@@ -55,12 +61,11 @@ def run_measured(command: Sequence[str], *, cwd: Path | None = None, log: Path |
                 process.kill()
             time.sleep(0.02)
         wall = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = children_cpu() - before
     finally:
         if log:
             out.close()
     process.returncode = os.waitstatus_to_exitcode(status)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return Run(cpu, wall, usage.ru_maxrss / 1024, process.returncode)
 
 
