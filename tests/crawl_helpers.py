@@ -38,6 +38,22 @@ def start_crawl(job_dir: Path, platform, ids: str | None = None,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def profile_args(profile: Path, job_dir: Path, base: str, *extra: str) -> list[str]:
+    """``crawl.py crawl PROFILE`` with ``base`` set to a loopback test server."""
+    return [sys.executable, str(ROOT / "crawl.py"), "crawl", str(profile), "--out", str(job_dir),
+            "--var", f"base={base}", "--no-extract", *extra]
+
+
+def run_profile(profile_text: str, profile: Path, job_dir: Path, base: str, *extra: str,
+                timeout: float = 60) -> subprocess.CompletedProcess:
+    """Write ``profile_text`` to ``profile`` and crawl it; fails the test on a non-zero exit."""
+    profile.write_text(profile_text, encoding="utf-8")
+    result = subprocess.run(profile_args(profile, job_dir, base, *extra), cwd=ROOT,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
 def count_events(job_dir: Path, event: str) -> int:
     log = job_dir / "logs" / "requests.log"
     if not log.is_file():

@@ -19,7 +19,7 @@ from warcio.checker import Checker
 
 import hostile_server as hs
 from archive.reader import open_record
-from crawl_helpers import ROOT, rows
+from crawl_helpers import ROOT, rows, run_profile
 from spiders.profile import ProfileError, parse_profile
 
 pytestmark = pytest.mark.timeout(120)
@@ -70,14 +70,9 @@ def servers():
 def crawl(base: str, job_dir: Path, profile_text: str, *extra: str,
           timeout: float = 60) -> float:
     """Run ``lifeboat crawl`` as a user would; returns the seconds it took."""
-    profile = job_dir.parent / f"{job_dir.name}.toml"
-    profile.write_text(profile_text, encoding="utf-8")
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "crawl.py"), "crawl", str(profile), "--out", str(job_dir),
-         "--var", f"base={base}", "--no-extract", *extra],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_profile(profile_text, job_dir.parent / f"{job_dir.name}.toml", job_dir, base,
+                         *extra, timeout=timeout)
     assert "Traceback" not in result.stderr
     return time.monotonic() - started
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from archive.reader import open_record
-from crawl_helpers import ROOT, rows, warc_records, warcio_check
+from crawl_helpers import rows, run_profile, warc_records, warcio_check
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -140,14 +138,8 @@ def edge_server():
 
 
 def crawl_edge(base: str, tmp: Path, profile_text: str, *extra: str) -> Path:
-    profile = tmp / "edge.toml"
-    profile.write_text(profile_text, encoding="utf-8")
     job_dir = tmp / "job"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "crawl.py"), "crawl", str(profile), "--out", str(job_dir),
-         "--var", f"base={base}", "--no-extract", *extra],
-        cwd=ROOT, capture_output=True, text=True, timeout=90)
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_profile(profile_text, tmp / "edge.toml", job_dir, base, *extra, timeout=90)
     return job_dir
 
 

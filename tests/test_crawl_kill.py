@@ -6,7 +6,6 @@ import json
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from crawl_helpers import (ROOT, assert_matches_truth, content, count_events, crawl_args, rows,
-                           run_crawl, start_crawl, wait_for, warc_records, warcio_check)
+from crawl_helpers import (ROOT, assert_matches_truth, content, count_events, crawl_args,
+                           profile_args, rows, run_crawl, start_crawl, wait_for, warc_records,
+                           warcio_check)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -170,8 +170,7 @@ def test_kill_during_a_record_write_is_repaired_on_resume(tmp_path):
     profile = tmp_path / "big.toml"
     profile.write_text(BIG_PROFILE, encoding="utf-8")
     job = tmp_path / "job"
-    args = [sys.executable, str(ROOT / "crawl.py"), "crawl", str(profile), "--out", str(job),
-            "--var", f"base=http://127.0.0.1:{server.server_port}", "--no-extract"]
+    args = profile_args(profile, job, f"http://127.0.0.1:{server.server_port}")
     try:
         process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
