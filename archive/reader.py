@@ -25,6 +25,11 @@ def open_record(warc_path: str | Path, offset: int) -> Iterator[ArcWarcRecord]:
         yield record
 
 
+def clean_target_uri(value: str | None) -> str:
+    """A WARC-Target-URI as a plain URL (wget 1.14 wrote it as ``<uri>``)."""
+    return (value or "").strip().removeprefix("<").removesuffix(">")
+
+
 def read_payload(warc_path: str | Path, offset: int) -> bytes:
     """The decoded payload of the record at ``offset`` (whole, in memory: small records only)."""
     with open_record(warc_path, offset) as record:

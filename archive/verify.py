@@ -30,6 +30,7 @@ import click
 from tqdm import tqdm
 
 from archive.job import read_job_toml
+from archive.reader import clean_target_uri
 from archive.scan import Damage, ScannedRecord, scan_warc
 from metadata.schema import LEDGER_STATES
 
@@ -291,7 +292,7 @@ def _record_mismatches(row: sqlite3.Row, record: ScannedRecord) -> Iterator[str]
     if row["warc_length"] is not None and row["warc_length"] != record.length \
             and not record.damaged:
         yield f"the record is {record.length} bytes long, not {row['warc_length']}"
-    target = (record.target_uri or "").strip().removeprefix("<").removesuffix(">")  # wget 1.14
+    target = clean_target_uri(record.target_uri)
     if row["url"] and target and row["url"] != target:
         yield f"the record's WARC-Target-URI is {record.target_uri}"
     if row["warc_type"] and row["warc_type"] != record.warc_type:

@@ -19,6 +19,7 @@ import sqlite_utils
 from warcio.archiveiterator import ArchiveIterator
 from warcio.recordloader import ArcWarcRecord
 
+from archive.reader import clean_target_uri
 from metadata.payload import Spooled, open_payload, record_content_type, spool_record
 from metadata.sniff import media_type
 
@@ -34,8 +35,7 @@ class Found:
 
 
 def _target_uri(record: ArcWarcRecord) -> str:
-    uri = record.rec_headers.get_header("WARC-Target-URI") or ""
-    return uri.strip().removeprefix("<").removesuffix(">")  # wget 1.14 wrote <uri>
+    return clean_target_uri(record.rec_headers.get_header("WARC-Target-URI"))
 
 
 def _status(record: ArcWarcRecord) -> int | None:
