@@ -21,6 +21,7 @@ from datasette.utils.asgi import NotFound, Response
 from archive.reader import iter_payload, read_payload
 from datasette_plugins.config import DATABASE
 from datasette_plugins.queries import CAPTURE_PAYLOAD_SQL, MEDIA_PAYLOAD_SQL
+from metadata.store import resolve_warc
 
 SHA256_RE = r"(?P<sha256>[0-9a-fA-F]{64})"
 THUMB_PX = 320
@@ -80,13 +81,10 @@ def archive_database(datasette) -> Database:
 
 def warc_path(db: Database, warc_filename: str) -> Path:
     """Where ``warc_filename`` (as recorded in captures) is, relative to the job directory."""
-    name = Path(warc_filename)
-    if name.is_absolute():
-        return name
     job_dir = Path(db.path).parent
-    for candidate in (job_dir / "warc" / name, job_dir / name):
-        if candidate.is_file():
-            return candidate
+    path = resolve_warc(job_dir, warc_filename)
+    if Path(warc_filename).is_absolute() or path.is_file():
+        return path
     raise NotFound(f"WARC file {warc_filename} is not in {job_dir / 'warc'}")
 
 

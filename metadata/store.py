@@ -29,7 +29,7 @@ def resolve_warc(job_dir: Path, warc_filename: str) -> Path:
     if path.is_absolute():
         return path
     in_warc_dir = job_dir / WARC_DIR / path
-    return in_warc_dir if in_warc_dir.exists() else job_dir / path
+    return in_warc_dir if in_warc_dir.is_file() else job_dir / path
 
 
 _PENDING_FROM = """
