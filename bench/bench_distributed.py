@@ -28,7 +28,7 @@ from pathlib import Path
 
 import click
 
-from bench.common import PYTHON, ROOT, children_cpu, table
+from bench.common import PYTHON, ROOT, children_cpu, request_log_span, table
 
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
@@ -55,21 +55,14 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("redis-server did not start")
 
 
-def crawl_span(shards: list[Path]) -> tuple[int, float]:
-    """(IDs finished in all shards, seconds from the first send to the last receive)."""
-    first, last, finished = float("inf"), 0.0, 0
+def finished_ids(shards: list[Path]) -> int:
+    """IDs finished (ledger rows past ``queued``) in all shards."""
+    finished = 0
     for shard in shards:
-        with open(shard / "logs" / "requests.log", encoding="utf-8") as log:
-            for line in log:
-                stamp, event, *_ = line.split("\t", 2)
-                if event == "send":
-                    first = min(first, float(stamp))
-                elif event == "recv":
-                    last = max(last, float(stamp))
         db = sqlite3.connect(shard / "archive.db")
         finished += db.execute("SELECT count(*) FROM ledger WHERE state != 'queued'").fetchone()[0]
         db.close()
-    return finished, last - first
+    return finished
 
 
 def run_workers(redis_url: str, platform, posts: int, chunk: int, concurrency: int,
@@ -93,8 +86,8 @@ def run_workers(redis_url: str, platform, posts: int, chunk: int, concurrency: i
         raise SystemExit(f"a worker failed: see {shards[0].parent}/*/logs/crawl.log")
     wall = time.perf_counter() - start
     cpu = children_cpu() - before
-    finished, span = crawl_span(shards)
-    return finished, span, wall, cpu
+    _received, span = request_log_span(shards)
+    return finished_ids(shards), span, wall, cpu
 
 
 @click.command()

@@ -125,6 +125,28 @@ def scrapy_webarchive_crawl(urls: Path, out: Path, concurrency: int,
     return check(run_measured(command, cwd=out, log=log), "scrapy-webarchive crawl", log)
 
 
+def request_log_span(job_dirs: Iterable[Path]) -> tuple[int, float]:
+    """(responses received, seconds from the first request sent to the last response
+    received) over the jobs' ``logs/requests.log``, robots.txt left out: the crawl without
+    its process's start-up and shutdown."""
+    first, last, received = float("inf"), float("-inf"), 0
+    for job_dir in job_dirs:
+        with open(job_dir / "logs" / "requests.log", encoding="utf-8") as log:
+            for line in log:
+                if "/robots.txt" in line:
+                    continue
+                stamp, event, *_ = line.split("\t", 2)
+                if event == "send":
+                    first = min(first, float(stamp))
+                elif event == "recv":
+                    received += 1
+                    last = max(last, float(stamp))
+    if not received:
+        raise SystemExit(f"no requests in {', '.join(map(str, job_dirs))}/logs/requests.log: "
+                         "did the crawl run?")
+    return received, last - first
+
+
 def count_records(paths: Iterable[Path], types: tuple[str, ...] = ("response", "revisit")
                   ) -> int:
     """How many WARC records of ``types`` the files (WARCs, or WACZs' WARCs) hold."""

@@ -18,28 +18,8 @@ from pathlib import Path
 
 import click
 
-from bench.common import lifeboat_crawl, table, wget_warc
+from bench.common import lifeboat_crawl, request_log_span, table, wget_warc
 from bench.crawl_cost import fetched_urls
-
-
-def request_log_rate(job_dir: Path) -> tuple[int, float]:
-    """(responses received, seconds from the first send to the last receive)."""
-    first = last = None
-    received = 0
-    with open(job_dir / "logs" / "requests.log", encoding="utf-8") as log:
-        for line in log:
-            stamp, event, *_ = line.split("\t", 2)
-            if "/robots.txt" in line:
-                continue
-            when = float(stamp)
-            if event == "send" and first is None:
-                first = when
-            if event == "recv":
-                received += 1
-                last = when
-    if first is None or last is None:
-        raise SystemExit(f"{job_dir}/logs/requests.log has no requests: did the crawl run?")
-    return received, last - first
 
 
 @click.command()
@@ -60,7 +40,7 @@ def main(posts: int, latency_ms: int, concurrency: int, wget_urls: int,
         with start_demo(posts=posts, latency_ms=latency_ms) as platform:
             job = work / "lifeboat"
             run = lifeboat_crawl(platform.api, platform.media, f"1-{posts}", job, concurrency)
-            received, seconds = request_log_rate(job)
+            received, seconds = request_log_span([job])
             urls = work / "urls.txt"
             listed = fetched_urls(job)[:wget_urls]
             urls.write_text("\n".join(listed) + "\n", encoding="utf-8")
