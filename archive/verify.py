@@ -226,29 +226,32 @@ def _count_record(item: ScannedRecord, report: VerifyReport) -> None:
 
 def _check_db(db: sqlite3.Connection, job_dir: Path, index: RecordIndex,
               report: VerifyReport) -> None:
-    payloads = _check_captures(db, job_dir, index, report)
-    known = _capture_ids(db)
+    known, payloads = _check_captures(db, job_dir, index, report)
     _check_posts(db, known, report)
     _check_media(db, known, payloads, report)
     _check_ledger(db, report)
 
 
-def _check_captures(db, job_dir, index: RecordIndex, report) -> dict[int, tuple[set[str], dict]]:
-    """Check each capture row; return capture id -> (its payload's SHA-256 values, place)."""
+def _check_captures(db, job_dir, index: RecordIndex, report
+                    ) -> tuple[set[int], dict[int, tuple[set[str], dict]]]:
+    """Check each capture row; return the capture ids, and capture id -> (its payload's
+    SHA-256 values, place)."""
+    known: set[int] = set()
     payloads: dict[int, tuple[set[str], dict]] = {}
     if not _has_table(db, "captures"):
-        return payloads
+        return known, payloads
     columns = _columns(db, "captures")
     select = ", ".join(c if c in columns else f"NULL AS {c}" for c in (
         "id", "url", "warc_filename", "warc_offset", "warc_length", "warc_record_id",
         "payload_sha256", "warc_type", "refers_to"))
     for row in db.execute(f"SELECT {select} FROM captures ORDER BY warc_filename, warc_offset"):
         report.captures += 1
+        known.add(row["id"])
         problems, hashes, where = _check_capture(row, job_dir, index)
         report.problems.extend(problems)
         if hashes:
             payloads[row["id"]] = hashes, where
-    return payloads
+    return known, payloads
 
 
 def _check_capture(row: sqlite3.Row, job_dir: Path, index: RecordIndex
@@ -417,12 +420,6 @@ def _has_table(db: sqlite3.Connection, name: str) -> bool:
 
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-
-
-def _capture_ids(db: sqlite3.Connection) -> set[int]:
-    if not _has_table(db, "captures"):
-        return set()
-    return {row[0] for row in db.execute("SELECT id FROM captures")}
 
 
 def _capture_files(db: sqlite3.Connection, job_dir: Path) -> list[Path]:
