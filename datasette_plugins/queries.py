@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-# The capture that holds a media item's payload: its own record, or for a WARC revisit
-# the original record it refers to.
-PAYLOAD_CAPTURE_JOIN = """
-left join captures own on own.id = m.capture_id
+# For a capture ``own`` that is a WARC revisit, the original record it refers to.
+REVISIT_ORIGINAL_JOIN = """
 left join captures orig on own.warc_type = 'revisit' and orig.warc_record_id = own.refers_to
 """
 
-# Where the payload of a media row lives, given PAYLOAD_CAPTURE_JOIN on ``m``.
+# The capture that holds a media item's payload: its own record, or for a WARC revisit
+# the original record it refers to.
+PAYLOAD_CAPTURE_JOIN = f"""
+left join captures own on own.id = m.capture_id
+{REVISIT_ORIGINAL_JOIN}
+"""
+
+# Where a payload lives, given captures ``own`` and ``orig`` (REVISIT_ORIGINAL_JOIN).
 PAYLOAD_COLUMNS = """
 coalesce(orig.warc_filename, own.warc_filename) as warc_filename,
 coalesce(orig.warc_offset, own.warc_offset) as warc_offset
@@ -93,14 +98,13 @@ limit 1
 """
 
 # Any capture's payload by capture id (e.g. the archived JSON of a post).
-CAPTURE_PAYLOAD_SQL = """
+CAPTURE_PAYLOAD_SQL = f"""
 select
   own.url as url, own.content_type as content_type,
   coalesce(orig.payload_size, own.payload_size) as size,
-  coalesce(orig.warc_filename, own.warc_filename) as warc_filename,
-  coalesce(orig.warc_offset, own.warc_offset) as warc_offset
+  {PAYLOAD_COLUMNS}
 from captures own
-left join captures orig on own.warc_type = 'revisit' and orig.warc_record_id = own.refers_to
+{REVISIT_ORIGINAL_JOIN}
 where own.id = :id
 """
 
