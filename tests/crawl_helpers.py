@@ -38,6 +38,12 @@ def start_crawl(job_dir: Path, platform, ids: str | None = None,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def loopback_profile(name: str, body: str) -> str:
+    """Profile ``name`` scoped to its ``base`` var (a loopback test server), then ``body``."""
+    return (f'name = "{name}"\ncontact = "https://example.org/operator"\n'
+            '[vars]\nbase = ""\n[scope]\nallowed_hosts = ["${base}"]\n' + body)
+
+
 def profile_args(profile: Path, job_dir: Path, base: str, *extra: str) -> list[str]:
     """``crawl.py crawl PROFILE`` with ``base`` set to a loopback test server."""
     return [sys.executable, str(ROOT / "crawl.py"), "crawl", str(profile), "--out", str(job_dir),

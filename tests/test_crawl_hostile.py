@@ -19,18 +19,12 @@ from warcio.checker import Checker
 
 import hostile_server as hs
 from archive.reader import open_record
-from crawl_helpers import ROOT, rows, run_profile
+from crawl_helpers import ROOT, loopback_profile, rows, run_profile
 from spiders.profile import ProfileError, parse_profile
 
 pytestmark = pytest.mark.timeout(120)
 
-PROFILE = """
-name = "hostile"
-contact = "https://example.org/operator"
-[vars]
-base = ""
-[scope]
-allowed_hosts = ["${base}"]
+PROFILE = loopback_profile("hostile", """
 [politeness]
 autothrottle = false
 retry_times = 1
@@ -55,7 +49,7 @@ media = "files"
 url = "{id}"
 parse = "none"
 table = "media"
-""" % len(hs.CASES)
+""" % len(hs.CASES))
 
 
 @pytest.fixture(scope="module")
@@ -269,13 +263,7 @@ def test_garbage_status_line(job):
     assert state(job, case="ok")[0] == "archived"  # and the crawl went on
 
 
-SEQ = """
-name = "seq"
-contact = "https://example.org/operator"
-[vars]
-base = ""
-[scope]
-allowed_hosts = ["${base}"]
+SEQ = loopback_profile("seq", """
 [politeness]
 autothrottle = false
 concurrency = 2
@@ -286,7 +274,7 @@ table = "posts"
 start = 1
 stop = 100000
 stop_after_missing = 10
-"""
+""")
 
 
 def test_open_ended_walk_stops_after_missing_ids(servers, tmp_path):
@@ -312,13 +300,7 @@ def test_stop_after_missing_is_validated(value):
         parse_profile(text, "seq.toml", {"base": "http://127.0.0.1:1"})
 
 
-SEEN = """
-name = "seen"
-contact = "https://example.org/operator"
-[vars]
-base = ""
-[scope]
-allowed_hosts = ["${base}"]
+SEEN = loopback_profile("seen", """
 [politeness]
 autothrottle = false
 concurrency = 1
@@ -330,7 +312,7 @@ start = 1
 stop = 5
 [items.post.discover]
 post = "see"
-"""
+""")
 
 
 def test_each_item_fetched_once_per_run(servers, tmp_path):

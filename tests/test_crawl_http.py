@@ -12,20 +12,14 @@ from pathlib import Path
 import pytest
 
 from archive.reader import open_record
-from crawl_helpers import rows, run_profile, warc_records, warcio_check
+from crawl_helpers import loopback_profile, rows, run_profile, warc_records, warcio_check
 
 pytestmark = pytest.mark.timeout(120)
 
 BIG = bytes(range(256)) * 20      # 5120 bytes: over the profile's 2KB media limit
 SMALL = b"\x89PNG small file"
 
-PROFILE = """
-name = "edge"
-contact = "https://example.org/operator"
-[vars]
-base = ""
-[scope]
-allowed_hosts = ["${base}"]
+PROFILE = loopback_profile("edge", """
 [politeness]
 retry_times = 1
 backoff_base = 0.05
@@ -53,7 +47,7 @@ parse = "none"
 table = "media"
 [items.secret]
 url = "${base}/private/{id}"
-"""
+""")
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from crawl_helpers import (ROOT, assert_matches_truth, content, count_events, crawl_args,
-                           profile_args, rows, run_crawl, start_crawl, wait_for, warc_records,
-                           warcio_check)
+                           loopback_profile, profile_args, rows, run_crawl, start_crawl, wait_for,
+                           warc_records, warcio_check)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -120,13 +120,7 @@ def test_second_crawl_on_a_running_job_is_refused(slow_platform, tmp_path):
 
 
 BIG = 16_000_000
-BIG_PROFILE = """
-name = "big"
-contact = "https://example.org/operator"
-[vars]
-base = ""
-[scope]
-allowed_hosts = ["${base}"]
+BIG_PROFILE = loopback_profile("big", """
 [politeness]
 start_delay = 0.01
 concurrency = 1
@@ -141,7 +135,7 @@ file = "files"
 url = "{id}"
 parse = "none"
 table = "media"
-"""
+""")
 
 
 class BigFiles(BaseHTTPRequestHandler):
