@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import sqlite3
 import zipfile
 from contextlib import closing, redirect_stdout
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from wacz.main import main as wacz_main
 
 from archive.cdxj import read_cdxj, write_cdxj
 from archive.job import warc_prefix
-from archive.verify import find_warcs
+from archive.verify import find_warcs, open_readonly
 
 TITLE_TEXT_CHARS = 80
 
@@ -85,7 +84,7 @@ def post_pages(job_dir: Path, cdxj: Path) -> list[dict] | None:
     if not db_path.is_file():
         return None
     when = {line.position: line.timestamp for line in read_cdxj(cdxj)}
-    with closing(sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+    with closing(open_readonly(db_path)) as db:
         rows = db.execute("""
             SELECT p.id, p.author, p.text, c.url, c.warc_filename, c.warc_offset
             FROM posts p JOIN captures c ON c.id = p.capture_id

@@ -95,7 +95,7 @@ def verify_job(job_dir: Path, progress: bool | None = None) -> VerifyReport:
     job_dir = Path(job_dir)
     db_path = job_dir / "archive.db"
     report = VerifyReport(job_dir=job_dir, has_db=db_path.is_file())
-    with closing(_open_readonly(db_path)) if report.has_db else nullcontext() as db:
+    with closing(open_readonly(db_path)) if report.has_db else nullcontext() as db:
         files = find_warcs(job_dir, _capture_files(db, job_dir) if db is not None else ())
         if not files and db is None:
             raise NothingToVerify()
@@ -407,7 +407,8 @@ def _check_ledger_against_posts(db, item_types: dict[str, str], report: VerifyRe
 
 # -- helpers ---------------------------------------------------------------------------
 
-def _open_readonly(path: Path) -> sqlite3.Connection:
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """``path`` opened read-only, rows as ``sqlite3.Row``."""
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     return db
