@@ -22,13 +22,12 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import click
 
-from bench.common import PYTHON, ROOT, children_cpu, request_log_span, table
+from bench.common import PYTHON, ROOT, children_cpu, request_log_span, table, work_dir
 
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
@@ -102,9 +101,7 @@ def main(posts: int, latency_ms: int, concurrency: int, chunk: int, repeat: int,
     """One worker, then two, over the same walk; prints the throughput ratio."""
     from demo.server import start_demo
 
-    with tempfile.TemporaryDirectory(prefix="lifeboat-bench-dist-") as tmp:
-        work = workdir or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
+    with work_dir(workdir, "lifeboat-bench-dist-") as work:
         server, redis_url = start_redis(work)
         try:
             with start_demo(posts=posts, latency_ms=latency_ms) as platform:

@@ -13,10 +13,12 @@ import shutil
 import subprocess
 import sys
 import time
+import tempfile
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("LIFEBOAT_BENCH_CACHE", Path.home() / ".cache" / "lifeboat-bench"))
@@ -41,6 +43,15 @@ def children_cpu() -> float:
     """CPU seconds (user + sys) of every child process waited for so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+@contextmanager
+def work_dir(workdir: Path | None, prefix: str = "lifeboat-bench-") -> Iterator[Path]:
+    """``workdir`` (created, kept), or a temporary directory removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = workdir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        yield work
 
 
 def run_measured(command: Sequence[str], *, cwd: Path | None = None, log: Path | None = None,

@@ -13,13 +13,12 @@ fetched. Reports CPU seconds (user + sys of each process tree) per 1,000 archive
 from __future__ import annotations
 
 import sqlite3
-import tempfile
 from pathlib import Path
 
 import click
 
 from bench.common import (count_records, lifeboat_crawl, scrapy_webarchive_crawl, table,
-                          wget_warc)
+                          wget_warc, work_dir)
 
 
 def fetched_urls(job_dir: Path) -> list[str]:
@@ -41,9 +40,7 @@ def main(posts: int, seed: int, concurrency: int, skip_swa: bool, workdir: Path 
     """Crawl the same demo platform with lifeboat, wget and scrapy-webarchive."""
     from demo.server import start_demo
 
-    with tempfile.TemporaryDirectory(prefix="lifeboat-bench-") as tmp:
-        work = workdir or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
+    with work_dir(workdir) as work:
         results = []
         with start_demo(posts=posts, seed=seed) as platform:
             job = work / "lifeboat"

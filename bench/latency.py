@@ -13,12 +13,11 @@ shutdown of the process are left out) and, for reference, over the process's who
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import click
 
-from bench.common import lifeboat_crawl, request_log_span, table, wget_warc
+from bench.common import lifeboat_crawl, request_log_span, table, wget_warc, work_dir
 from bench.crawl_cost import fetched_urls
 
 
@@ -34,9 +33,7 @@ def main(posts: int, latency_ms: int, concurrency: int, wget_urls: int,
     """lifeboat at --concurrency against the ideal and against wget, on a slow server."""
     from demo.server import start_demo
 
-    with tempfile.TemporaryDirectory(prefix="lifeboat-bench-") as tmp:
-        work = workdir or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
+    with work_dir(workdir) as work:
         with start_demo(posts=posts, latency_ms=latency_ms) as platform:
             job = work / "lifeboat"
             run = lifeboat_crawl(platform.api, platform.media, f"1-{posts}", job, concurrency)

@@ -12,12 +12,11 @@ not grow with the length of the walk, the ratio stays near 1.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import click
 
-from bench.common import lifeboat_crawl, table
+from bench.common import lifeboat_crawl, table, work_dir
 
 
 @click.command()
@@ -30,9 +29,7 @@ def main(small: int, large: int, posts: int, concurrency: int, workdir: Path | N
     """Peak RSS of lifeboat walks of two lengths over a mostly-missing ID range."""
     from demo.server import start_demo
 
-    with tempfile.TemporaryDirectory(prefix="lifeboat-bench-") as tmp:
-        work = workdir or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
+    with work_dir(workdir) as work:
         runs = {}
         with start_demo(posts=posts) as platform:
             for ids in (small, large):
