@@ -52,6 +52,11 @@ async def media_url_link(datasette, database: str, url: str) -> Markup | None:
     return Markup('{} <a href="/-/evidence/{}">evidence</a>').format(url, row["sha256"])
 
 
+def capture_link(value, capture_id) -> Markup:
+    """``value`` followed by a link to the payload of capture ``capture_id``."""
+    return Markup('{} <a href="/-/capture/{}">archived payload</a>').format(value, capture_id)
+
+
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
     """Media as previews, post text with its media, media URLs and captures as links."""
@@ -70,8 +75,7 @@ def render_cell(row, value, column, table, database, datasette):
 
         return linked
     if column == "capture_id" and isinstance(value, int):
-        return Markup('{} <a href="/-/capture/{}">archived payload</a>').format(value, value)
+        return capture_link(value, value)
     if table == "captures" and column == "warc_record_id" and "id" in row.keys():
-        return Markup('{} <a href="/-/capture/{}">archived payload</a>').format(
-            value, row["id"])
+        return capture_link(value, row["id"])
     return None
