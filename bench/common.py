@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -96,6 +97,13 @@ def lifeboat_crawl(api: str, media: str, ids: str, out: Path, concurrency: int,
                "--var", f"api={api}", "--var", f"media={media}", "--ids", ids,
                "--concurrency", str(concurrency), "--no-extract"]
     return check(run_measured(command, log=log), "lifeboat crawl", log)
+
+
+def fetched_urls(job_dir: Path) -> list[str]:
+    """Every URL lifeboat archived, in order (robots.txt aside), each once."""
+    with sqlite3.connect(job_dir / "archive.db") as conn:
+        rows = conn.execute("SELECT url FROM captures ORDER BY id").fetchall()
+    return list(dict.fromkeys(url for (url,) in rows if not url.endswith("/robots.txt")))
 
 
 def wget_warc(urls: Path, warc_prefix: Path, log: Path | None = None) -> Run:

@@ -12,20 +12,12 @@ fetched. Reports CPU seconds (user + sys of each process tree) per 1,000 archive
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import click
 
-from bench.common import (count_records, lifeboat_crawl, scrapy_webarchive_crawl, table,
-                          wget_warc, work_dir)
-
-
-def fetched_urls(job_dir: Path) -> list[str]:
-    """Every URL lifeboat archived, in order (robots.txt aside), each once."""
-    with sqlite3.connect(job_dir / "archive.db") as conn:
-        rows = conn.execute("SELECT url FROM captures ORDER BY id").fetchall()
-    return list(dict.fromkeys(url for (url,) in rows if not url.endswith("/robots.txt")))
+from bench.common import (count_records, fetched_urls, lifeboat_crawl,
+                          scrapy_webarchive_crawl, table, wget_warc, work_dir)
 
 
 @click.command()

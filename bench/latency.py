@@ -17,8 +17,8 @@ from pathlib import Path
 
 import click
 
-from bench.common import lifeboat_crawl, request_log_span, table, wget_warc, work_dir
-from bench.crawl_cost import fetched_urls
+from bench.common import (fetched_urls, lifeboat_crawl, request_log_span, table, wget_warc,
+                          work_dir)
 
 
 @click.command()
