@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import Iterator
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.recordloader import ArcWarcRecord
@@ -34,17 +34,6 @@ def read_payload(warc_path: str | Path, offset: int) -> bytes:
     """The decoded payload of the record at ``offset`` (whole, in memory: small records only)."""
     with open_record(warc_path, offset) as record:
         return record.content_stream().read()
-
-
-def copy_payload(warc_path: str | Path, offset: int, out: IO[bytes], chunk: int = 1 << 20) -> int:
-    """Stream the decoded payload of the record at ``offset`` into ``out``; return its size."""
-    size = 0
-    with open_record(warc_path, offset) as record:
-        stream = record.content_stream()
-        while block := stream.read(chunk):
-            out.write(block)
-            size += len(block)
-    return size
 
 
 def iter_payload(warc_path: str | Path, offset: int, start: int = 0, end: int | None = None,
