@@ -121,6 +121,11 @@ class PlatformFixture:
         """An absolute URL on this fixture."""
         return self.base + path
 
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:PORT``: the fixture's host as platforms write it in handles."""
+        return self.base.split("://", 1)[1]
+
     def add_media(self, path: str, asset: str) -> str:
         """Serve ``asset`` at ``path``; returns its absolute URL."""
         self.media[path] = asset

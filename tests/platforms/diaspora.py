@@ -66,9 +66,8 @@ class DiasporaFixture(PlatformFixture):
 
     def person(self, person_id: int) -> dict:
         name, display = PEOPLE[person_id]
-        host = self.base.split("://", 1)[1]
         return {"id": person_id, "guid": f"guid-{name}", "name": display,
-                "diaspora_id": f"{name}@{host}",
+                "diaspora_id": f"{name}@{self.host}",
                 "avatar": {"small": self.url("/assets/user/default.png"),
                            "medium": self.url("/assets/user/default.png"),
                            "large": self.url("/assets/user/default.png")}}
@@ -116,6 +115,6 @@ class DiasporaFixture(PlatformFixture):
             else:
                 name = PEOPLE[post.author][0]
                 out.append(Expected("post", str(post_id), "archived",
-                                    f"{name}@{self.base.split('://', 1)[1]}", post.created_at,
+                                    f"{name}@{self.host}", post.created_at,
                                     post.text or None, tuple(sorted(self.photo_urls[post_id]))))
         return out

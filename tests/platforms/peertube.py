@@ -80,9 +80,8 @@ class PeerTubeFixture(PlatformFixture):
 
     def account(self, account_id: int) -> dict:
         name, display = ACCOUNTS[account_id]
-        host = self.base.split("://", 1)[1]
         return {"id": account_id, "name": name, "displayName": display,
-                "url": self.url(f"/accounts/{name}"), "host": host, "avatars": []}
+                "url": self.url(f"/accounts/{name}"), "host": self.host, "avatars": []}
 
     def file_json(self, video: Video) -> dict:
         url = self.files[video.id]
@@ -115,7 +114,7 @@ class PeerTubeFixture(PlatformFixture):
             "embedPath": f"/videos/embed/{video.uuid}",
             "account": self.account(video.account),
             "channel": {"id": video.account, "name": f"{ACCOUNTS[video.account][0]}_channel",
-                        "displayName": "Main channel", "host": self.base.split("://", 1)[1]},
+                        "displayName": "Main channel", "host": self.host},
             "tags": [], "files": web, "streamingPlaylists": hls,
         }
 
