@@ -153,31 +153,25 @@ class IdWalkSpider(scrapy.Spider):
                     position = next(positions)
                     if run.stopped:
                         break
-                    passed = (id_range, id_range.parse(item_id))
-                    if item_id in done or (item.name, item_id) in self.seen:
-                        self.walk_at[item.name] = passed
+                    request = None
+                    if item_id not in done and (item.name, item_id) not in self.seen:
+                        request = self.request_for(item, item_id, extra_meta={
+                            "lifeboat_walk": (walk, position)})
+                        if request is not None:
+                            await self._wait_for_room()
+                            if run.stopped:  # answers that came in meanwhile ended the walk
+                                break
+                    self.walk_at[item.name] = (id_range, id_range.parse(item_id))
+                    # done, out of scope, or discovered (perhaps while we waited): not fetched
+                    if request is None or (item.name, item_id) in self.seen:
                         run.record(position, done[item_id] == "missing" if item_id in done
                                    else None)
-                        continue
-                    request = self.request_for(item, item_id, extra_meta={
-                        "lifeboat_walk": (walk, position)})
-                    if request is None:
-                        self.walk_at[item.name] = passed
-                        run.record(position, None)
-                        continue
-                    await self._wait_for_room()
-                    if run.stopped:  # answers that came in meanwhile ended the walk
-                        break
-                    self.walk_at[item.name] = passed
-                    if (item.name, item_id) in self.seen:  # discovered while we waited
-                        run.record(position, None)
                         continue
                     yield request
                 if run.stopped:
                     logger.info("walk of %s stopped at ID %s: the last %d IDs answered were "
                                 "all missing (ids.stop_after_missing)", item.name,
-                                self.walk_at[item.name][0].render(self.walk_at[item.name][1]),
-                                run.limit)
+                                id_range.render(self.walk_at[item.name][1]), run.limit)
                     break
 
     def _walk_result(self, meta: dict[str, Any], state: str) -> None:
