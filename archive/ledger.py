@@ -21,19 +21,16 @@ from metadata.schema import LEDGER_STATES
 QUEUED = "queued"
 RETRY_STATES = (QUEUED, "failed")
 
-_UPSERT = """
+_INSERT = """
 INSERT INTO ledger (profile, item_type, id, state, attempts, last_status, updated_at, reason)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (profile, item_type, id) DO UPDATE SET
+ON CONFLICT (profile, item_type, id) DO """
+_UPSERT = _INSERT + """UPDATE SET
     state = excluded.state, attempts = ledger.attempts + excluded.attempts,
     last_status = excluded.last_status, updated_at = excluded.updated_at,
     reason = excluded.reason
 """
-_QUEUE = """
-INSERT INTO ledger (profile, item_type, id, state, attempts, last_status, updated_at, reason)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (profile, item_type, id) DO NOTHING
-"""
+_QUEUE = _INSERT + "NOTHING"
 
 
 def record_ledger(db: sqlite_utils.Database, rows: list[tuple]) -> None:
