@@ -48,8 +48,8 @@ POLITENESS_DEFAULTS: dict[str, Any] = {
     "backoff_max": 120.0,
     "retry_after_max": 600.0,
     "timeout": 60.0,
-    "max_json_size": "20MB",
-    "max_media_size": "2GB",
+    "max_json_size": 20 * 10**6,  # 20MB; a profile may write sizes as text (parse_size)
+    "max_media_size": 2 * 10**9,  # 2GB
 }
 
 
@@ -352,8 +352,6 @@ def _politeness(source: str, given: dict) -> dict[str, Any]:
         if not ok:
             raise ProfileError(source, where, f"expected {type(default).__name__} like {default!r}")
         out[key] = float(value) if isinstance(default, float) else value
-    for key in ("max_json_size", "max_media_size"):
-        out[key] = parse_size(out[key])
     return out
 
 
