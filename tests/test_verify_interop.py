@@ -42,7 +42,8 @@ def wget_dir(tmp_path_factory) -> Path:
     thread.start()
     out = tmp_path_factory.mktemp("wget")
     try:
-        subprocess.run(["wget", "--recursive", "--level=1", "--no-verbose", "--tries=1",
+        subprocess.run(["wget", "--recursive", "--level=1", "--no-verbose",
+                        "--tries=3", "--timeout=20",  # a loaded machine may drop a connection
                         f"--directory-prefix={out / 'download'}", f"--warc-file={out / 'site'}",
                         f"http://127.0.0.1:{server.server_address[1]}/"],
                        check=True, capture_output=True, timeout=60)
