@@ -156,6 +156,6 @@ def run_worker_command(profile: str, job_dir: Path, redis_url: str, worker: str 
         click.echo(line)
     click.echo(f"walk {queue.prefix}*: {json.dumps(queue.counts())}")
     if extract:
-        from metadata.extract import extract_job
+        from spiders.run import extract_after_crawl
 
-        extract_job(job_dir)
+        extract_after_crawl(job_dir)

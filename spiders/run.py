@@ -115,21 +115,18 @@ def run_crawl_command(profile: str, job_dir: Path, ids: str | None, variables: t
     for line in summarize(open_db(job_dir / "archive.db")):
         click.echo(line)
     if extract:
-        try:
-            from metadata.extract import extract_job
-        except ImportError:
-            click.echo("lifeboat: metadata extraction is not available; skipped", err=True)
-        else:
-            from metadata.exceptions import MetadataError
+        extract_after_crawl(job_dir)
 
-            try:
-                result = extract_job(job_dir)
-            except MetadataError as exc:
-                raise click.ClickException(
-                    f"the crawl is saved in {job_dir}, but metadata extraction could not run: "
-                    f"{exc}; then run `lifeboat extract {job_dir}`") from None
-            try:
-                from metadata.extract import summary
-            except ImportError:
-                return
-            click.echo(summary(result, job_dir / "archive.db"))
+
+def extract_after_crawl(job_dir: Path) -> None:
+    """ExifTool over what the crawl archived; a missing ExifTool keeps the crawl and says how."""
+    from metadata.exceptions import MetadataError
+    from metadata.extract import extract_job, summary
+
+    try:
+        result = extract_job(job_dir)
+    except MetadataError as exc:
+        raise click.ClickException(
+            f"the crawl is saved in {job_dir}, but metadata extraction could not run: "
+            f"{exc}; then run `lifeboat extract {job_dir}`") from None
+    click.echo(summary(result, job_dir / "archive.db"))
