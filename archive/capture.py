@@ -5,8 +5,7 @@ middleware and ``HttpCompressionMiddleware``: it sees each final response (not t
 transient 429/5xx answers that are retried) with its body exactly as the server sent it,
 Content-Encoding intact. Each exchange becomes a ``response`` record (or a ``revisit``
 record when the same payload digest is already archived in this job) and a ``request``
-record pointing at it with ``WARC-Concurrent-To``. ``RowsPipeline`` hands the spider's
-results to the job's batched row store.
+record pointing at it with ``WARC-Concurrent-To``.
 """
 
 from __future__ import annotations
@@ -191,17 +190,3 @@ class CaptureMiddleware:
             self.crawler.stats.inc_value(f"lifeboat/captures/{row['warc_type']}")
         return response
 
-
-class RowsPipeline:
-    """Item pipeline: the spider's results go into the job's batched row store."""
-
-    def __init__(self, crawler: Crawler):
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> RowsPipeline:
-        return cls(crawler)
-
-    def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
-        self.crawler.spider.job.store.add_result(item)
-        return item

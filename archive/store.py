@@ -12,7 +12,7 @@ row it belongs to: after a kill, a refetched ID never leaves a second capture ro
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import sqlite_utils
 
@@ -37,6 +37,7 @@ class JobStore:
         self._queued: list[tuple] = []
         self._pending = 0
         self._last_flush = time.monotonic()
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []  # e.g. the progress bar
 
     def add_capture(self, row: dict[str, Any], held: bool = False) -> int:
         """Buffer one captures row and return the id it will have.
@@ -56,7 +57,9 @@ class JobStore:
         self._pending += 1
 
     def add_result(self, result: dict[str, Any]) -> None:
-        """Buffer what the spider made of one item (see ``spiders.idwalk``)."""
+        """Buffer what the spider made of one item (see ``spiders.idwalk``); tell listeners."""
+        for listener in self.listeners:
+            listener(result)
         for capture_id in result.get("captures", ()):
             row = self._held.pop(capture_id, None)
             if row is not None:

@@ -37,7 +37,6 @@ class ProgressBar:
     def from_crawler(cls, crawler: Crawler) -> ProgressBar:
         extension = cls(crawler)
         crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
-        crawler.signals.connect(extension.item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
         return extension
 
@@ -50,9 +49,11 @@ class ProgressBar:
             [spider.profile.name, *self.walked]).fetchone()[0]
         self.bar = tqdm(total=total, initial=min(done, total), unit="id", dynamic_ncols=True,
                         desc=f"lifeboat {spider.profile.name}", mininterval=0.5)
+        spider.job.store.listeners.append(self.count)
 
-    def item_scraped(self, item: dict[str, Any]) -> None:
-        ledger = item.get("ledger")
+    def count(self, result: dict[str, Any]) -> None:
+        """One result stored (``archive.store.JobStore`` listener)."""
+        ledger = result.get("ledger")
         if not ledger or self.bar is None:
             return
         if ledger["item_type"] in self.walked:

@@ -112,7 +112,6 @@ def crawl_settings(profile: Profile, job_dir: Path, concurrency: int | None) -> 
         "DOWNLOADER_MIDDLEWARES": DOWNLOADER_MIDDLEWARES,
         "SPIDER_MIDDLEWARES": SPIDER_MIDDLEWARES,
         "EXTENSIONS": EXTENSIONS,
-        "ITEM_PIPELINES": {"archive.capture.RowsPipeline": 100},
         "TELNETCONSOLE_ENABLED": False,
         "LOG_FILE": str(job_dir / "logs" / "crawl.log"),
         "LOG_FILE_APPEND": True,

@@ -300,11 +300,12 @@ class WorkerSpider(IdWalkSpider):
             request.meta["lifeboat_chunk"] = chunk.number
             yield request
 
-    def parse_item(self, response: scrapy.http.Response) -> Iterator[Any]:
+    def outputs(self, response: scrapy.http.Response) -> list[Any]:
         """The walk's outputs for one answer; its discoveries are claimed for the chunk
         first, and only those this chunk owns are fetched (and queued in the ledger)."""
-        chunk = response.meta.get("lifeboat_chunk")
-        outputs = list(super().parse_item(response))
+        return list(self._claimed(response.meta.get("lifeboat_chunk"), super().outputs(response)))
+
+    def _claimed(self, chunk: int | None, outputs: list[Any]) -> Iterator[Any]:
         found = [item_key(*o.meta["lifeboat_item"]) for o in outputs
                  if isinstance(o, scrapy.Request) and "lifeboat_redirects" not in o.meta]
         try:
