@@ -108,7 +108,8 @@ class _Batches:
 
     def _collect(self, batch: list[tuple[str, Spooled]], future: Future[list[Record]]) -> None:
         records = future.result()
-        rows = [metadata_row(sha256, record, self.pool.version, spooled.problem)
+        rows = [metadata_row(sha256, record, self.pool.version, spooled.problem,
+                             self.pool.command)
                 for (sha256, spooled), record in zip(batch, records)]
         self._save(rows)
         for _, spooled in batch:

@@ -18,6 +18,8 @@ import re
 from datetime import datetime
 from typing import Any, Mapping, NamedTuple
 
+from metadata.composite import with_composites
+
 Tags = Mapping[str, Any]
 
 
@@ -160,7 +162,7 @@ def position(tags: Tags) -> Position | None:
 
     Order: EXIF GPS IFD (refs applied), XMP-exif, QuickTime Keys / ItemList / UserData
     coordinates (ISO 6709), 3GPP LocationInformation, any other ``*:GPSCoordinates``,
-    then ExifTool's Composite as a last resort.
+    then any other group's GPSLatitude / GPSLongitude (refs applied) as a last resort.
     """
     for group in ("GPS", "XMP-exif"):
         if found := _exif_position(tags, group):
@@ -175,11 +177,10 @@ def position(tags: Tags) -> Position | None:
             lat, lon, alt = parsed
             return Position(_clean_zero(lat), _clean_zero(lon),
                             None if alt is None else _clean_zero(alt), key)
-    lat, lon = to_number(tags.get("Composite:GPSLatitude")), to_number(
-        tags.get("Composite:GPSLongitude"))
-    if lat is not None and lon is not None:
-        return Position(lat, lon, to_number(tags.get("Composite:GPSAltitude")),
-                        "Composite:GPSLatitude")
+    groups = [k.rsplit(":", 1)[0] for k in tags if k.endswith(":GPSLatitude")]
+    for group in groups:  # maker notes, drones; ExifTool's Composite when it ran with them
+        if group not in ("GPS", "XMP-exif") and (found := _exif_position(tags, group)):
+            return found
     return None
 
 
@@ -310,17 +311,12 @@ def _first_text(tags: Tags, preferred: tuple[str, ...], name: str) -> str | None
 
 
 def image_size(tags: Tags) -> tuple[int | None, int | None]:
-    """Pixel width and height (ExifTool's Composite:ImageSize, else File/IFD0/track tags)."""
+    """Pixel width and height (Composite:ImageSize, see ``metadata.composite``)."""
     size = tags.get("Composite:ImageSize")
     if isinstance(size, str):
         parts = re.split(r"[\sx]+", size.strip())
         if len(parts) == 2 and all(to_number(p) is not None for p in parts):
             return int(float(parts[0])), int(float(parts[1]))
-    for group in ("File", "IFD0", "PNG"):
-        width = to_number(tags.get(f"{group}:ImageWidth"))
-        height = to_number(tags.get(f"{group}:ImageHeight"))
-        if width is not None and height is not None:
-            return int(width), int(height)
     return None, None
 
 
@@ -358,8 +354,10 @@ def normalise(tags: Tags) -> dict[str, Any]:
     """The ``media_metadata`` columns (except sha256 / exiftool / version) for one record.
 
     Adds ``gps_flag``, and ``position_source`` / ``captured_at_source`` (the tags read), which
-    the caller records beside the ExifTool JSON.
+    the caller records beside the ExifTool JSON. The Composite tags read here are derived
+    from the raw ones when ExifTool did not build them (``metadata.composite``).
     """
+    tags = with_composites(tags)
     where = position(tags)
     when = captured_at(tags)
     width, height = image_size(tags)

@@ -85,19 +85,23 @@ def is_extracted(db: sqlite_utils.Database, sha256: str) -> bool:
 
 
 def metadata_row(sha256: str, record: dict[str, Any], version: str,
-                 problem: str | None = None) -> dict[str, Any]:
+                 problem: str | None = None, exiftool_args: str = "") -> dict[str, Any]:
     """The ``media_metadata`` row for one ExifTool record.
 
     ``exiftool`` keeps ExifTool's full JSON (minus the temporary file's name and
-    ``System:`` tags) plus
-    ``Lifeboat:PositionSource`` / ``Lifeboat:CapturedAtSource``, the tags the position
-    and capture time were read from. ``problem`` (e.g. a truncated payload) leads ``error``.
+    ``System:`` tags) plus ``Lifeboat:PositionSource`` / ``Lifeboat:CapturedAtSource``,
+    the tags the position and capture time were read from, and ``Lifeboat:ExifToolArgs``
+    (``exiftool_args``), how ExifTool was run: with ``-e`` its Composite tags were not
+    built, the raw tags are all there. ``problem`` (e.g. a truncated payload) leads
+    ``error``.
     """
     columns = normalise(record)
     stored = {k: v for k, v in record.items()
               if k != "SourceFile" and not k.startswith("System:")}
     stored["Lifeboat:PositionSource"] = columns.pop("position_source")
     stored["Lifeboat:CapturedAtSource"] = columns.pop("captured_at_source")
+    if exiftool_args:
+        stored["Lifeboat:ExifToolArgs"] = exiftool_args
     if problem:
         columns["error"] = "; ".join(filter(None, [problem, columns["error"]]))
     return {"sha256": sha256, **columns,

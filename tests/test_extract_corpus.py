@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import subprocess
 import threading
@@ -125,3 +126,12 @@ def test_broken_corpus_files_have_errors(extracted, wget_warc):
     assert rows["images/pp__empty.jpg"]["error"] == "File is empty"
     assert "not a photo or video" in rows["images/ev__中文.jpg"]["error"]  # a git-lfs pointer
     assert "Truncated" in rows["videos/immich__future42603.mp4"]["error"]
+
+
+def test_stored_record_keeps_raw_tags_and_says_how_exiftool_ran(extracted, wget_warc):
+    """No Composite tags (ExifTool ran with -e, as the record says); the raw GPS ones stay."""
+    rows = db_rows(extracted[0], wget_warc[1])
+    record = json.loads(rows["images/exiftool__GoPro.jpg"]["exiftool"])
+    assert "-e" in record["Lifeboat:ExifToolArgs"].split()
+    assert not [key for key in record if key.startswith("Composite:")]
+    assert record["GPS:GPSAltitudeRef"] == 1 and "GPS:GPSLatitudeRef" in record

@@ -1,0 +1,131 @@
+"""The few ExifTool Composite tags lifeboat's columns use, derived from the raw tags.
+
+ExifTool runs with ``-e`` (``metadata.runner``): building its Composite tags (GPSPosition,
+ImageSize, LensID, SubSecDateTimeOriginal, DOF... about 40 per file) took about 30 % of
+its time. Composite tags are ExifTool's own calculations, not bytes of the file; the raw
+tags they are made of stay in the stored record. The normaliser still reads the values
+below under their ExifTool names, and ``with_composites`` supplies them by ExifTool's
+rules (ExifTool 12.57: Exif.pm, IPTC.pm, GPS.pm, RIFF.pm), so the columns are what they
+were with Composite tags on (``tests/test_metadata_composite.py`` compares the two on
+the corpus). A record that already has a Composite value keeps ExifTool's.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Mapping
+
+Tags = Mapping[str, Any]
+
+# Where a format keeps the size of its own picture, in ExifTool's order of priority:
+# the file's header (JPEG SOF, HEIC ispe, BMP, AVIF, JXL), PNG IHDR, GIF screen, RIFF
+# (WebP, AVI), MPEG sequence header; then the first video track (QuickTime, Matroska);
+# then TIFF's IFD0; then whatever group has both.
+_SIZE_GROUPS = ("File", "PNG", "GIF", "RIFF", "MPEG")
+_TRACK = re.compile(r"Track\d+$")
+_EXIF_SIZE_TYPES = ("CR2", "IIQ", "EIP")  # TIFF raws whose IFD0 holds a preview's size
+
+
+def _group_values(tags: Tags, name: str) -> dict[str, Any]:
+    """``group -> value`` of every ``group:name`` tag, in the record's order."""
+    suffix = ":" + name
+    return {key[:-len(suffix)]: value for key, value in tags.items() if key.endswith(suffix)}
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def image_size(tags: Tags) -> str | None:
+    """Composite:ImageSize: ``"W H"`` of the picture itself (not a thumbnail, not EXIF's)."""
+    cropped = next(iter(_group_values(tags, "RawImageCroppedSize").values()), None)
+    if cropped:
+        return str(cropped)
+    if tags.get("File:FileType") in _EXIF_SIZE_TYPES:
+        width, height = (tags.get("ExifIFD:ExifImageWidth"), tags.get("ExifIFD:ExifImageHeight"))
+        if width and height:
+            return f"{width} {height}"
+    widths, heights = _group_values(tags, "ImageWidth"), _group_values(tags, "ImageHeight")
+    both = [group for group in widths if group in heights]
+    tracks = [group for group in both if _TRACK.match(group)]
+    ranked = [*(g for g in _SIZE_GROUPS if g in both), *tracks[:1],
+              *(g for g in ("IFD0",) if g in both), *both]
+    for group in ranked:
+        if _is_number(widths[group]) and _is_number(heights[group]):
+            return f"{widths[group]} {heights[group]}"
+    return None
+
+
+def _first(tags: Tags, name: str, preferred: str) -> Any:
+    """``preferred:name`` if present, else the first ``*:name`` in the record."""
+    if f"{preferred}:{name}" in tags:
+        return tags[f"{preferred}:{name}"]
+    return next(iter(_group_values(tags, name).values()), None)
+
+
+def date_time_created(tags: Tags) -> str | None:
+    """Composite:DateTimeCreated: IPTC DateCreated and TimeCreated joined."""
+    date, time = tags.get("IPTC:DateCreated"), tags.get("IPTC:TimeCreated")
+    return f"{date} {time}" if date is not None and time is not None else None
+
+
+def date_time_original(tags: Tags) -> str | None:
+    """Composite:DateTimeOriginal, only for files with no DateTimeOriginal tag at all:
+    DateTimeCreated when it holds a time, else DateCreated and TimeCreated joined."""
+    if _group_values(tags, "DateTimeOriginal"):
+        return None
+    date, time = _first(tags, "DateCreated", "IPTC"), _first(tags, "TimeCreated", "IPTC")
+    if not date or not time:
+        return None
+    created = date_time_created(tags)
+    return created if created and " " in created else f"{date} {time}"
+
+
+def gps_date_time(tags: Tags) -> str | None:
+    """Composite:GPSDateTime: the GPS date and time stamps, UTC."""
+    date, time = tags.get("GPS:GPSDateStamp"), tags.get("GPS:GPSTimeStamp")
+    return f"{date} {time}Z" if date is not None and time is not None else None
+
+
+def riff_duration(tags: Tags) -> float | None:
+    """Composite:Duration of an AVI: frames / frame rate, from the RIFF header, or from the
+    video stream's when the header's is 1.9-3.1 times longer (ExifTool's CalcDuration)."""
+    rate, count = tags.get("RIFF:FrameRate"), tags.get("RIFF:FrameCount")
+    if not _is_number(rate) or not _is_number(count) or not float(rate):
+        return None
+    seconds = float(count) / float(rate)
+    video_rate, video_count = tags.get("RIFF:VideoFrameRate"), tags.get("RIFF:VideoFrameCount")
+    if _is_number(video_rate) and _is_number(video_count) and float(video_rate) and float(
+            video_count):
+        from_stream = float(video_count) / float(video_rate)
+        if 1.9 < seconds / from_stream < 3.1:
+            seconds = from_stream
+    return seconds
+
+
+DERIVED: dict[str, Callable[[Tags], Any]] = {
+    "Composite:ImageSize": image_size,
+    "Composite:DateTimeOriginal": date_time_original,
+    "Composite:DateTimeCreated": date_time_created,
+    "Composite:GPSDateTime": gps_date_time,
+    "Composite:Duration": riff_duration,
+}
+
+
+def derive(tags: Tags) -> dict[str, Any]:
+    """The Composite tags in DERIVED that ``tags`` lets us build (None values left out)."""
+    found = {name: rule(tags) for name, rule in DERIVED.items()}
+    return {name: value for name, value in found.items() if value is not None}
+
+
+def with_composites(tags: Tags) -> dict[str, Any]:
+    """``tags`` plus the derived Composite tags it lacks (ExifTool's own values win)."""
+    return {**derive(tags), **tags}
