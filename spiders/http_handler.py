@@ -1,0 +1,421 @@
+"""A lean HTTP/1.1 download handler for lifeboat's crawls: asyncio + httptools (llhttp).
+
+Scrapy's default handler drives Twisted's HTTP client, about 0.6 ms of CPU per request on
+this kind of crawl (bench/README.md, section 1). ``LeanHttpDownloadHandler`` speaks
+HTTP/1.1 over asyncio streams with llhttp as the response parser and keeps a keep-alive
+pool per (scheme, host, port); the rest of Scrapy and lifeboat see the same Response.
+
+Kept from Scrapy's handler: ``download_timeout`` (the whole exchange), ``download_maxsize``
+(declared or streamed; Scrapy's ``DownloadCancelledError`` and message), dataloss (a body
+cut short: a response flagged ``dataloss``, or ``ResponseDataLossError`` when
+``download_fail_on_dataloss``), ``download_latency``, ``ip_address``, ``protocol``, the
+Response class from ``scrapy.responsetypes``, raw ``Content-Encoding`` and repeated
+headers. The body arrives de-chunked and ``Transfer-Encoding`` is dropped, as Twisted
+did. Errors without an answer are Scrapy's exceptions, caused by Twisted's
+``ResponseFailed`` / ``ResponseNeverReceived`` with the same reasons Twisted gave
+(``ParseError``, ``ConnectionDone``), which ``spiders.idwalk.error_state`` words.
+Left out: proxies, ``bindaddress``, the ``headers_received`` / ``bytes_received`` signals
+(nothing in lifeboat listens), ``response.certificate``, HTTP/2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import ssl
+import time
+from typing import TYPE_CHECKING, Any
+
+import httptools
+from scrapy.core.downloader.handlers.base import BaseDownloadHandler
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    NotSupported,
+    ResponseDataLossError,
+)
+from scrapy.http import Headers
+from scrapy.responsetypes import responsetypes
+from scrapy.utils.ssl import _make_ssl_context
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.python.failure import Failure
+from twisted.web._newclient import ParseError
+from twisted.web.client import ResponseFailed, ResponseNeverReceived
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+logger = logging.getLogger(__name__)
+
+MAX_HEADER_LINE = 16384  # one header over this ends the exchange (Twisted's line limit)
+MAX_HEAD = 1 << 20  # all header lines together (thousands of small ones still pass)
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class _Stale(Exception):
+    """The connection closed before any byte of the answer: a pooled one the server had
+    already dropped, retried once on a fresh connection."""
+
+
+def _no_answer(reason: BaseException, got_bytes: bool) -> DownloadFailedError:
+    """Scrapy's error for an exchange without a usable answer, caused by Twisted's wrapper
+    so that lifeboat words it as it did with Twisted's client."""
+    wrapper = (ResponseFailed if got_bytes else ResponseNeverReceived)([Failure(reason)])
+    error = DownloadFailedError(f"{reason.__class__.__name__}: {reason}")
+    error.__cause__ = wrapper
+    return error
+
+
+def _parse_error(data: bytes, exc: Exception) -> ParseError:
+    """Twisted's ParseError for what llhttp refused, naming the status line's fault."""
+    line = data.split(b"\r\n", 1)[0].split(b"\n", 1)[0][:200]
+    if isinstance(exc, httptools.HttpParserInvalidStatusError):
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[1].isdigit():
+            return ParseError("non-integer status code", line)
+    return ParseError(str(exc) or exc.__class__.__name__, line)
+
+
+class _HttpConnection(asyncio.Protocol):
+    """One HTTP/1.1 connection; one exchange at a time, its state held on the protocol."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, key: tuple[str, str, int]) -> None:
+        self.loop = loop
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.ip_address: Any = None
+        self.closed = False
+        self.reused = False
+        self.parser = httptools.HttpResponseParser(self)
+        self.parser.set_dangerous_leniencies(  # as browsers and Twisted read answers
+            lenient_headers=True, lenient_optional_cr_before_lf=True,
+            lenient_spaces_after_chunk_size=True)
+        self.waiter: asyncio.Future | None = None
+
+    # ---------------------------------------------------------------- transport events
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.ip_address = ipaddress.ip_address(peer[0].split("%", 1)[0])
+
+    def start(self, data: bytes, is_head: bool, maxsize: int, started: float) -> asyncio.Future:
+        """Send one request; the future resolves when the answer is complete or failed."""
+        self.waiter = waiter = self.loop.create_future()
+        self.is_head = is_head
+        self.maxsize = maxsize
+        self.started = started
+        self.latency = 0.0
+        self.got_bytes = False
+        self.head_size = 0
+        self.head_done = False
+        self.informational = False
+        self.done = False
+        self.keep_alive = False
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.declared: int | None = None
+        self.chunked = False
+        self.transfer_encoded = False
+        self.flags: list[str] | None = None
+        self.error: BaseException | None = None
+        self.transport.write(data)  # type: ignore[union-attr]
+        return waiter
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None or self.done:  # bytes nobody asked for: not reusable
+            self.close()
+            return
+        self.got_bytes = True
+        if not self.head_done:
+            self.head_size += len(data)
+            if self.head_size > MAX_HEAD:
+                self._fail(_no_answer(ConnectionDone(
+                    f"the response headers are over {MAX_HEAD} bytes"), True))
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(_no_answer(ParseError("protocol upgrade is not supported", b""), True))
+        except httptools.HttpParserError as exc:
+            if self.done:  # bytes after a complete answer: drop the connection
+                self.keep_alive = False
+                self.close()
+            elif self.error is not None:
+                self._fail(self.error)
+            else:
+                self._fail(_no_answer(_parse_error(data, exc), True))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.waiter is None or self.done or self.waiter.done():
+            return
+        if not self.got_bytes:
+            self._fail(_Stale(exc))
+        elif not self.head_done:
+            self._fail(_no_answer(exc or ConnectionDone(), True))
+        elif self.declared is None and not self.chunked:  # a body read to EOF is complete
+            self.flags = ["partial"]
+            self._finish()
+        else:
+            self.flags = ["dataloss"]
+            self.error = exc or ConnectionLost("the body ended before its length")
+            self._finish()
+
+    # ---------------------------------------------------------------- parser callbacks
+
+    def on_message_begin(self) -> None:
+        if self.done:  # another message after the answer (or after HEAD): not ours
+            raise ValueError("unexpected bytes after the answer")
+        self.headers = []
+        self.chunks = []
+        self.size = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) + len(value) > MAX_HEADER_LINE:
+            self.error = _no_answer(ConnectionDone(
+                f"a header line is over {MAX_HEADER_LINE} bytes; connection closed"), True)
+            raise ValueError("header line too long")
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:  # 100 Continue, 103 Early Hints: the answer follows
+            self.informational = True
+            return
+        self.head_done = True
+        self.latency = time.monotonic() - self.started
+        for name, value in self.headers:
+            lower = name.lower()
+            if lower == b"content-length":
+                self.declared = int(value) if value.strip().isdigit() else None
+            elif lower == b"transfer-encoding":
+                self.transfer_encoded = True
+                self.chunked = b"chunked" in value.lower()
+        if self.is_head:  # no body follows, whatever Content-Length says
+            self._finish()
+            return
+        if self.maxsize and self.declared is not None and self.declared > self.maxsize:
+            self.error = self._oversize(self.declared, expected=True)
+            raise ValueError("declared body over the limit")
+
+    def on_body(self, body: bytes) -> None:
+        if self.done:  # HEAD is answered at its headers; llhttp may still expect a body
+            return
+        self.size += len(body)
+        if self.maxsize and self.size > self.maxsize:
+            self.chunks = []
+            self.error = self._oversize(self.size, expected=False)
+            raise ValueError("body over the limit")
+        self.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.informational:
+            self.informational = False
+            return
+        if not self.done:
+            self.keep_alive = self.parser.should_keep_alive()
+            self._finish()
+
+    # ---------------------------------------------------------------- outcome
+
+    def _oversize(self, size: int, expected: bool) -> DownloadCancelledError:
+        prefix = "Expected to receive" if expected else "Received"
+        message = (f"{prefix} {size} bytes which is larger than download max size "
+                   f"({self.maxsize}) in request {self.request_text}.")
+        logger.warning(message)
+        return DownloadCancelledError(message)
+
+    def _finish(self) -> None:
+        self.done = True
+        if self.is_head:
+            self.keep_alive = False  # llhttp would wait for the body HEAD never gets
+        if not self.waiter.done():  # type: ignore[union-attr]
+            self.waiter.set_result(None)  # type: ignore[union-attr]
+
+    def _fail(self, error: BaseException) -> None:
+        self.done = True
+        self.keep_alive = False
+        self.close()
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(error)
+
+    def timeout(self, url: str, seconds: float) -> None:
+        self._fail(DownloadTimeoutError(f"Getting {url} took longer than {seconds} seconds."))
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class LeanHttpDownloadHandler(BaseDownloadHandler):
+    """Scrapy download handler for http and https: asyncio, llhttp, keep-alive pool."""
+
+    lazy = False
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        settings = crawler.settings
+        self.default_maxsize = settings.getint("DOWNLOAD_MAXSIZE")
+        self.default_timeout = settings.getfloat("DOWNLOAD_TIMEOUT")
+        self.fail_on_dataloss = settings.getbool("DOWNLOAD_FAIL_ON_DATALOSS")
+        self.per_host = max(1, settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
+        self.ssl_context: ssl.SSLContext | None = None
+        self.idle: dict[tuple[str, str, int], list[_HttpConnection]] = {}
+        self.closing = False
+
+    async def download_request(self, request: Request) -> Response:
+        meta = request.meta
+        if meta.get("proxy"):
+            raise NotSupported(f"{type(self).__name__} does not support proxies "
+                               f"(request.meta['proxy'] on {request.url})")
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        timeout = meta.get("download_timeout") or self.default_timeout
+        url = request.url.split("#", 1)[0]
+        scheme, rest = url.split("://", 1)
+        netloc, slash, target = rest.partition("/")
+        target = slash + target if slash else "/"
+        if target[0] == "?":  # pragma: no cover  (Scrapy's URLs always have a path)
+            target = "/" + target
+        key = _host_key(scheme.lower(), netloc)
+        data = self._request_bytes(request, target, netloc)
+        maxsize = meta.get("download_maxsize", self.default_maxsize)
+        deadline = started + timeout
+        fresh = False
+        while True:
+            conn = None if fresh else self._pooled(key)
+            if conn is None:
+                conn = await self._connect(loop, key, url, timeout, deadline)
+            conn.request_text = f"<{request.method} {url}>"
+            timer = loop.call_later(max(0.0, deadline - time.monotonic()),
+                                    conn.timeout, url, timeout)
+            try:
+                await conn.start(data, request.method == "HEAD", maxsize, started)
+                break
+            except _Stale as exc:
+                if conn.reused and not fresh and request.method in IDEMPOTENT:
+                    fresh = True  # the server had closed it while idle: once, anew
+                    continue
+                raise _no_answer(exc.args[0] or ConnectionDone(), False)  # noqa: B904
+            except BaseException:  # failed, timed out or cancelled: never reused
+                conn.close()
+                raise
+            finally:
+                timer.cancel()
+        meta["download_latency"] = conn.latency
+        self._release(conn)
+        return self._response(request, url, conn)
+
+    def _response(self, request: Request, url: str, conn: _HttpConnection) -> Response:
+        if conn.flags == ["dataloss"]:
+            fail = request.meta.get("download_fail_on_dataloss", self.fail_on_dataloss)
+            if fail:
+                raise ResponseDataLossError(str(conn.error)) from conn.error
+        headers = Headers([(n, v) for n, v in conn.headers if n.lower() != b"transfer-encoding"]
+                          if conn.transfer_encoded else conn.headers)
+        body = b"".join(conn.chunks)
+        cls = responsetypes.from_args(headers=headers, url=url, body=body)
+        return cls(url=url, status=conn.parser.get_status_code(), headers=headers, body=body,
+                   flags=conn.flags, ip_address=conn.ip_address,
+                   protocol=f"HTTP/{conn.parser.get_http_version()}")
+
+    @staticmethod
+    def _request_bytes(request: Request, target: str, netloc: str) -> bytes:
+        """The request head (Host first unless the request sets one) and body."""
+        lines = [f"{request.method} {target} HTTP/1.1\r\n".encode("latin-1")]
+        if b"Host" not in request.headers:
+            lines.append(b"Host: " + netloc.rpartition("@")[2].encode("ascii") + b"\r\n")
+        for name, values in request.headers.items():
+            for value in values:
+                lines.append(name + b": " + value + b"\r\n")
+        body = request.body
+        if (body or request.method in ("POST", "PUT", "PATCH")) \
+                and b"Content-Length" not in request.headers:
+            lines.append(b"Content-Length: %d\r\n" % len(body))
+        lines.append(b"\r\n")
+        if body:
+            lines.append(body)
+        return b"".join(lines)
+
+    # ---------------------------------------------------------------- connections
+
+    def _pooled(self, key: tuple[str, str, int]) -> _HttpConnection | None:
+        idle = self.idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and not conn.transport.is_closing():  # type: ignore[union-attr]
+                conn.reused = True
+                return conn
+        return None
+
+    def _release(self, conn: _HttpConnection) -> None:
+        conn.waiter = None
+        if conn.closed or not conn.keep_alive or self.closing:
+            conn.close()
+            return
+        idle = self.idle.setdefault(conn.key, [])
+        if len(idle) >= self.per_host:
+            conn.close()
+        else:
+            idle.append(conn)
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, key: tuple[str, str, int],
+                       url: str, timeout: float, deadline: float) -> _HttpConnection:
+        scheme, host, port = key
+        if scheme == "https":
+            if self.ssl_context is None:
+                self.ssl_context = _make_ssl_context(self.crawler.settings)
+            tls: dict[str, Any] = {"ssl": self.ssl_context, "server_hostname": host}
+        elif scheme == "http":
+            tls = {}
+        else:
+            raise NotSupported(f"{type(self).__name__} handles http and https, not {url}")
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(lambda: _HttpConnection(loop, key), host, port, **tls),
+                max(0.0, deadline - time.monotonic()))
+        except (TimeoutError, asyncio.TimeoutError) as exc:
+            raise DownloadTimeoutError(
+                f"Getting {url} took longer than {timeout} seconds.") from exc
+        except ConnectionRefusedError as exc:
+            raise DownloadConnectionRefusedError(f"{host}:{port}: {exc}") from exc
+        except socket.gaierror as exc:
+            raise CannotResolveHostError(f"{host}: {exc}") from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise DownloadFailedError(f"connecting to {host}:{port}: "
+                                      f"{exc.__class__.__name__}: {exc}") from exc
+        return conn
+
+    async def close(self) -> None:
+        self.closing = True
+        for idle in self.idle.values():
+            for conn in idle:
+                conn.close()
+        self.idle.clear()
+
+
+def _host_key(scheme: str, netloc: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a URL's authority; IPv6 brackets and userinfo dropped."""
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        host, _, port = hostport[1:].partition("]")
+        port = port[1:]
+    else:
+        host, _, port = hostport.partition(":")
+    try:
+        number = int(port) if port else DEFAULT_PORTS.get(scheme, 80)
+    except ValueError:
+        raise NotSupported(f"not a valid port in {netloc!r}") from None
+    return scheme, host.lower(), number
