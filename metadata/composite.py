@@ -26,10 +26,19 @@ _TRACK = re.compile(r"Track\d+$")
 _EXIF_SIZE_TYPES = ("CR2", "IIQ", "EIP")  # TIFF raws whose IFD0 holds a preview's size
 
 
-def _group_values(tags: Tags, name: str) -> dict[str, Any]:
-    """``group -> value`` of every ``group:name`` tag, in the record's order."""
-    suffix = ":" + name
-    return {key[:-len(suffix)]: value for key, value in tags.items() if key.endswith(suffix)}
+_NAMES = ("ImageWidth", "ImageHeight", "RawImageCroppedSize", "DateTimeOriginal",
+          "DateCreated", "TimeCreated")
+ByName = dict[str, dict[str, Any]]  # tag name -> {group: value}, in the record's order
+
+
+def by_name(tags: Tags) -> ByName:
+    """The tags the rules below look for by name whatever their group, in one pass."""
+    found: ByName = {name: {} for name in _NAMES}
+    for key, value in tags.items():
+        group, _, name = key.rpartition(":")
+        if name in found:
+            found[name][group] = value
+    return found
 
 
 def _is_number(value: Any) -> bool:
@@ -44,16 +53,16 @@ def _is_number(value: Any) -> bool:
     return True
 
 
-def image_size(tags: Tags) -> str | None:
+def image_size(tags: Tags, names: ByName) -> str | None:
     """Composite:ImageSize: ``"W H"`` of the picture itself (not a thumbnail, not EXIF's)."""
-    cropped = next(iter(_group_values(tags, "RawImageCroppedSize").values()), None)
+    cropped = next(iter(names["RawImageCroppedSize"].values()), None)
     if cropped:
         return str(cropped)
     if tags.get("File:FileType") in _EXIF_SIZE_TYPES:
         width, height = (tags.get("ExifIFD:ExifImageWidth"), tags.get("ExifIFD:ExifImageHeight"))
         if width and height:
             return f"{width} {height}"
-    widths, heights = _group_values(tags, "ImageWidth"), _group_values(tags, "ImageHeight")
+    widths, heights = names["ImageWidth"], names["ImageHeight"]
     both = [group for group in widths if group in heights]
     tracks = [group for group in both if _TRACK.match(group)]
     ranked = [*(g for g in _SIZE_GROUPS if g in both), *tracks[:1],
@@ -64,38 +73,37 @@ def image_size(tags: Tags) -> str | None:
     return None
 
 
-def _first(tags: Tags, name: str, preferred: str) -> Any:
+def _first(names: ByName, name: str, preferred: str) -> Any:
     """``preferred:name`` if present, else the first ``*:name`` in the record."""
-    if f"{preferred}:{name}" in tags:
-        return tags[f"{preferred}:{name}"]
-    return next(iter(_group_values(tags, name).values()), None)
+    values = names[name]
+    return values[preferred] if preferred in values else next(iter(values.values()), None)
 
 
-def date_time_created(tags: Tags) -> str | None:
+def date_time_created(tags: Tags, names: ByName) -> str | None:
     """Composite:DateTimeCreated: IPTC DateCreated and TimeCreated joined."""
     date, time = tags.get("IPTC:DateCreated"), tags.get("IPTC:TimeCreated")
     return f"{date} {time}" if date is not None and time is not None else None
 
 
-def date_time_original(tags: Tags) -> str | None:
+def date_time_original(tags: Tags, names: ByName) -> str | None:
     """Composite:DateTimeOriginal, only for files with no DateTimeOriginal tag at all:
     DateTimeCreated when it holds a time, else DateCreated and TimeCreated joined."""
-    if _group_values(tags, "DateTimeOriginal"):
+    if names["DateTimeOriginal"]:
         return None
-    date, time = _first(tags, "DateCreated", "IPTC"), _first(tags, "TimeCreated", "IPTC")
+    date, time = _first(names, "DateCreated", "IPTC"), _first(names, "TimeCreated", "IPTC")
     if not date or not time:
         return None
-    created = date_time_created(tags)
+    created = date_time_created(tags, names)
     return created if created and " " in created else f"{date} {time}"
 
 
-def gps_date_time(tags: Tags) -> str | None:
+def gps_date_time(tags: Tags, names: ByName) -> str | None:
     """Composite:GPSDateTime: the GPS date and time stamps, UTC."""
     date, time = tags.get("GPS:GPSDateStamp"), tags.get("GPS:GPSTimeStamp")
     return f"{date} {time}Z" if date is not None and time is not None else None
 
 
-def riff_duration(tags: Tags) -> float | None:
+def riff_duration(tags: Tags, names: ByName) -> float | None:
     """Composite:Duration of an AVI: frames / frame rate, from the RIFF header, or from the
     video stream's when the header's is 1.9-3.1 times longer (ExifTool's CalcDuration)."""
     rate, count = tags.get("RIFF:FrameRate"), tags.get("RIFF:FrameCount")
@@ -111,7 +119,7 @@ def riff_duration(tags: Tags) -> float | None:
     return seconds
 
 
-DERIVED: dict[str, Callable[[Tags], Any]] = {
+DERIVED: dict[str, Callable[[Tags, ByName], Any]] = {
     "Composite:ImageSize": image_size,
     "Composite:DateTimeOriginal": date_time_original,
     "Composite:DateTimeCreated": date_time_created,
@@ -122,7 +130,8 @@ DERIVED: dict[str, Callable[[Tags], Any]] = {
 
 def derive(tags: Tags) -> dict[str, Any]:
     """The Composite tags in DERIVED that ``tags`` lets us build (None values left out)."""
-    found = {name: rule(tags) for name, rule in DERIVED.items()}
+    names = by_name(tags)
+    found = {name: rule(tags, names) for name, rule in DERIVED.items()}
     return {name: value for name, value in found.items() if value is not None}
 
 
