@@ -233,6 +233,26 @@ async def test_chunked_1xx_no_length_head_and_no_body_statuses():
     assert server.connections == 3
 
 
+async def test_connection_close_and_stray_bytes_end_the_connection():
+    async def reply(path, writer):
+        if path == "/close":  # says close, but leaves the socket open: the client closes
+            writer.write(answer(body=b"bye", headers=(("Connection", "close"),)))
+        elif path == "/stray":  # a second answer nobody asked for rides on the first
+            writer.write(answer(body=b"abc") + answer(body=b"unasked"))
+        else:
+            writer.write(answer(body=b"ok"))
+        return True
+
+    async with RawServer(reply) as server:
+        lean = handler()
+        request = Request(server.url("/close"))
+        bodies = [(await lean.download_request(request)).body]
+        bodies += [(await fetch(server.url(p), lean)).body for p in ("/stray", "/after")]
+        await lean.close()
+    assert bodies == [b"bye", b"abc", b"ok"] and server.connections == 3
+    assert 0 < request.meta["download_latency"] < 5
+
+
 async def test_garbage_status_line_and_refused_connection():
     async def reply(path, writer):
         writer.write(b"HTTP/1.1 OK-ISH maybe\r\n\x00\x01garbage\r\n\r\n{}")
