@@ -2,7 +2,7 @@
 
 Scrapy's default handler drives Twisted's HTTP client, about 0.6 ms of CPU per request on
 this kind of crawl (bench/README.md, section 1). ``LeanHttpDownloadHandler`` speaks
-HTTP/1.1 over asyncio streams with llhttp as the response parser and keeps a keep-alive
+HTTP/1.1 with asyncio protocols and llhttp as the response parser and keeps a keep-alive
 pool per (scheme, host, port); the rest of Scrapy and lifeboat see the same Response.
 
 Kept from Scrapy's handler: ``download_timeout`` (the whole exchange), ``download_maxsize``
@@ -11,11 +11,12 @@ cut short: a response flagged ``dataloss``, or ``ResponseDataLossError`` when
 ``download_fail_on_dataloss``), ``download_latency``, ``ip_address``, ``protocol``, the
 Response class from ``scrapy.responsetypes``, raw ``Content-Encoding`` and repeated
 headers. The body arrives de-chunked and ``Transfer-Encoding`` is dropped, as Twisted
-did. Errors without an answer are Scrapy's exceptions, caused by Twisted's
+did; ``Connection`` and ``Keep-Alive``, which Twisted also dropped, are archived. Errors without an answer are Scrapy's exceptions, caused by Twisted's
 ``ResponseFailed`` / ``ResponseNeverReceived`` with the same reasons Twisted gave
 (``ParseError``, ``ConnectionDone``), which ``spiders.idwalk.error_state`` words.
 Left out: proxies, ``bindaddress``, the ``headers_received`` / ``bytes_received`` signals
-(nothing in lifeboat listens), ``response.certificate``, HTTP/2.
+(nothing in lifeboat listens), ``response.certificate``, HTTP/2, and Twisted's leniency
+for header lines without a colon (llhttp refuses the answer: a ``ParseError``).
 """
 
 from __future__ import annotations
