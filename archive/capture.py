@@ -29,9 +29,13 @@ if TYPE_CHECKING:
     from archive.job import Job
     from archive.writer import Sha256WARCWriter
 
-# The body we get is already de-chunked. Twisted's client drops Transfer-Encoding itself;
-# should another download handler keep it, it is renamed so replay does not de-chunk again.
+# The body we get is already de-chunked. lifeboat's download handler (like Twisted's client)
+# drops Transfer-Encoding itself; should another handler keep it, it is renamed so replay
+# does not de-chunk again.
 RENAMED_HEADERS = {"transfer-encoding": "X-Archive-Orig-Transfer-Encoding"}
+REASONS = {status.value: status.phrase for status in HTTPStatus}
+# a request record's payload is almost always empty: its digest is known in advance
+EMPTY_PAYLOAD_DIGEST = "sha256:" + base64.b32encode(hashlib.sha256(b"").digest()).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -82,9 +86,10 @@ def warc_digest(sha256_hex: str) -> str:
 
 
 def _header_pairs(headers: Any) -> list[tuple[str, str]]:
-    """Every header value of a Scrapy Headers object, repeated ones included."""
+    """Every header value of a Scrapy Headers object, repeated ones included (read as the
+    plain dict of name -> [values] it is: its own accessors normalise every name again)."""
     pairs = []
-    for name, values in headers.items():
+    for name, values in dict.items(headers):
         text = name.decode("latin-1")
         text = RENAMED_HEADERS.get(text.lower(), text)
         pairs.extend((text, value.decode("latin-1")) for value in values)
@@ -104,11 +109,7 @@ def request_headers(request: Request) -> StatusAndHeaders:
 
 def response_headers(response: Response) -> StatusAndHeaders:
     """The status line (standard reason phrase: Scrapy drops the server's) and all headers."""
-    try:
-        reason = HTTPStatus(response.status).phrase
-    except ValueError:
-        reason = ""
-    status = f"{response.status} {reason}".rstrip()
+    status = f"{response.status} {REASONS.get(response.status, '')}".rstrip()
     return StatusAndHeaders(status, _header_pairs(response.headers),
                             protocol=response.protocol or "HTTP/1.1")
 
@@ -135,13 +136,13 @@ def build_records(builder: Sha256WARCWriter, request: Request, response: Respons
                                              http_headers=response_headers(response),
                                              warc_headers_dict=extra)
     request_body = request.body or b""
+    request_extra = {"WARC-Date": main.rec_headers.get_header("WARC-Date"),
+                     "WARC-Concurrent-To": main.rec_headers.get_header("WARC-Record-ID")}
+    if not request_body:
+        request_extra["WARC-Payload-Digest"] = EMPTY_PAYLOAD_DIGEST
     req = builder.create_warc_record(
         request.url, "request", payload=BytesIO(request_body), length=len(request_body),
-        http_headers=request_headers(request),
-        warc_headers_dict={
-            "WARC-Date": main.rec_headers.get_header("WARC-Date"),
-            "WARC-Concurrent-To": main.rec_headers.get_header("WARC-Record-ID"),
-        })
+        http_headers=request_headers(request), warc_headers_dict=request_extra)
     return main, req
 
 
