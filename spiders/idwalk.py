@@ -114,6 +114,9 @@ class IdWalkSpider(scrapy.Spider):
         self.walk_at: dict[str, tuple[IdRange, int]] = {}
         self.missing_runs: list[MissingRun] = []
         self._room = asyncio.Event()
+        # "scheme://netloc/" of URLs found in scope -> their netloc (see _in_scope)
+        self._scope_prefixes: dict[str, str] = {}
+        self._max_url: int | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> IdWalkSpider:
@@ -144,7 +147,8 @@ class IdWalkSpider(scrapy.Spider):
             self.seen.add((item_type, item_id))
             request = self.request_for(item, item_id, DISCOVERED_PRIORITY if item.ids is None else 0)
             if request is not None:
-                await self._wait_for_room()
+                if self.crawler.engine.needs_backout():
+                    await self._wait_for_room()
                 yield request
         for walk, (item, id_range) in enumerate(self.walks):
             run = MissingRun(id_range.stop_after_missing)
@@ -161,7 +165,8 @@ class IdWalkSpider(scrapy.Spider):
                         request = self.request_for(item, item_id, extra_meta={
                             "lifeboat_walk": (walk, position)})
                         if request is not None:
-                            await self._wait_for_room()
+                            if self.crawler.engine.needs_backout():
+                                await self._wait_for_room()
                             if run.stopped:  # answers that came in meanwhile ended the walk
                                 break
                     self.walk_at[item.name] = (id_range, id_range.parse(item_id))
@@ -203,7 +208,6 @@ class IdWalkSpider(scrapy.Spider):
         """The request for one item, or None (logged to skipped.log) when out of scope or
         longer than Scrapy's URLLENGTH_LIMIT."""
         url = url or item.url_for(item_id)
-        limit = self.profile.politeness["max_json_size" if item.parse != "none" else "max_media_size"]
         try:
             request = scrapy.Request(url, callback=self.parse_item, errback=self.on_error,
                                      priority=priority, dont_filter=True)
@@ -212,20 +216,38 @@ class IdWalkSpider(scrapy.Spider):
             return None
         # the scope is checked on the URL as Scrapy will fetch it: its normalisation may
         # read another host out of tricks like http://evil\@allowed/ than urllib does
-        reason = self.profile.scope_reason(request.url)
-        max_url = self.settings.getint("URLLENGTH_LIMIT")
+        netloc = self._in_scope(request.url)
+        reason = None if netloc is not None else self.profile.scope_reason(request.url)
+        if self._max_url is None:
+            self._max_url = self.settings.getint("URLLENGTH_LIMIT")
+        max_url = self._max_url
         if not reason and max_url and len(request.url) > max_url:  # Scrapy would drop it silently
             reason = f"URL longer than {max_url} characters"
         if reason:
             self.job.log_skipped(url, reason, found_in)
             return None
+        limit = self.profile.politeness["max_json_size" if item.parse != "none" else "max_media_size"]
         request.meta.update({
             "lifeboat_item": (item.name, item_id),
-            "download_slot": urlsplit(request.url).netloc, "download_maxsize": limit,
+            "download_slot": netloc or urlsplit(request.url).netloc, "download_maxsize": limit,
             "handle_httpstatus_all": True, "dont_redirect": True,
             # a body cut short still reaches us (flag "dataloss"), to be retried or archived
             "download_fail_on_dataloss": False, **(extra_meta or {})})
         return request
+
+    def _in_scope(self, url: str) -> str | None:
+        """``url``'s netloc if its ``scheme://netloc/`` prefix is known to be in scope, else
+        None (then ask ``profile.scope_reason``). urllib reads scheme, host and port from
+        the part before the first "/" after "://" alone, so one check of that prefix holds
+        for every URL that starts with it."""
+        end = url.find("/", url.find("://") + 3)
+        if end < 0:
+            return None
+        prefix = url[:end + 1]
+        netloc = self._scope_prefixes.get(prefix)
+        if netloc is None and self.profile.scope_reason(prefix) is None:
+            netloc = self._scope_prefixes[prefix] = urlsplit(prefix).netloc
+        return netloc
 
     # ------------------------------------------------------------------ responses
 
@@ -330,12 +352,10 @@ class IdWalkSpider(scrapy.Spider):
                 "text": _scalar(values.get("text")), "deleted": int(deleted),
                 "raw": response.text, "capture_id": capture.get("id"),
             }
-            try:
-                base = response.urljoin("")  # a page's <base href>, else its URL
-            except ValueError:
-                base = response.url
+            media = as_list(values.get("media"))
+            base = _base_url(response) if media else ""  # finding it costs: only when needed
             result["post_media"] = [{"post_id": post_id, "media_url": url} for url in dict.fromkeys(
-                join_url(base, u) for u in as_list(values.get("media")))]
+                join_url(base, u) for u in media)]
         elif item.table == "media":
             result["media"] = {"url": response.url, "sha256": capture.get("payload_sha256"),
                                "content_type": capture.get("content_type"),
@@ -405,6 +425,14 @@ class IdWalkSpider(scrapy.Spider):
                           "attempts": _attempts(request.meta),
                           "last_status": capture["status"] if capture else None,
                           "updated_at": utc_now(), "reason": text[:300]}})
+
+
+def _base_url(response: Response) -> str:
+    """What the item's media links are relative to: a page's <base href>, else its URL."""
+    try:
+        return response.urljoin("")
+    except ValueError:
+        return response.url
 
 
 def _attempts(meta: dict[str, Any]) -> int:

@@ -126,6 +126,8 @@ class ItemType:
         """The URL of one item: ``{id}`` percent-encoded, or the ID itself if url is ``{id}``."""
         if self.url == "{id}":
             return item_id
+        if item_id.isascii() and item_id.isalnum():  # what quote() leaves as it is: skip it
+            return self.url.replace("{id}", item_id)
         return self.url.replace("{id}", quote(item_id, safe="@:!$'()*+,;=-._~"))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
@@ -21,6 +21,19 @@ def postfix(states: Counter[str], found: Counter[str]) -> str:
     return f"{text} | {extra}" if extra else text
 
 
+class _LazyPostfixBar(tqdm):
+    """A tqdm bar whose postfix is built by ``make_postfix`` only when it is drawn (tqdm
+    draws at most every ``mininterval``; building it on every result cost more)."""
+
+    make_postfix: Callable[[], str] | None = None
+
+    @property
+    def format_dict(self) -> dict[str, Any]:
+        if self.make_postfix is not None:
+            self.postfix = self.make_postfix()
+        return super().format_dict
+
+
 class ProgressBar:
     """Extension: one tqdm bar; discovered items (users, media) show in the counts."""
 
@@ -28,7 +41,7 @@ class ProgressBar:
         if not crawler.settings.getbool("LIFEBOAT_PROGRESS", True):
             raise NotConfigured
         self.crawler = crawler
-        self.bar: tqdm | None = None
+        self.bar: _LazyPostfixBar | None = None
         self.counts: Counter[str] = Counter()  # walked IDs by state
         self.found: Counter[str] = Counter()  # discovered items fetched, by item type
         self.walked: set[str] = set()
@@ -47,8 +60,10 @@ class ProgressBar:
             "SELECT count(*) FROM ledger WHERE profile = ? AND state NOT IN ('queued', 'failed') "
             f"AND item_type IN ({','.join('?' * len(self.walked))})",
             [spider.profile.name, *self.walked]).fetchone()[0]
-        self.bar = tqdm(total=total, initial=min(done, total), unit="id", dynamic_ncols=True,
-                        desc=f"lifeboat {spider.profile.name}", mininterval=0.5)
+        self.bar = _LazyPostfixBar(total=total, initial=min(done, total), unit="id",
+                                   dynamic_ncols=True, desc=f"lifeboat {spider.profile.name}",
+                                   mininterval=0.5)
+        self.bar.make_postfix = lambda: postfix(self.counts, self.found)
         spider.job.store.listeners.append(self.count)
 
     def count(self, result: dict[str, Any]) -> None:
@@ -61,7 +76,6 @@ class ProgressBar:
             self.bar.update(1)
         else:
             self.found[ledger["item_type"]] += 1
-        self.bar.set_postfix_str(postfix(self.counts, self.found), refresh=False)
 
     def spider_closed(self, spider: Any) -> None:
         if self.bar is not None:
