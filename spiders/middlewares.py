@@ -14,6 +14,7 @@ import logging
 import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -69,14 +70,20 @@ class PoliteRetryMiddleware:
         self.base = settings.getfloat("LIFEBOAT_BACKOFF_BASE", 1.0)
         self.cap = settings.getfloat("LIFEBOAT_BACKOFF_MAX", 120.0)
         self.retry_after_max = settings.getfloat("LIFEBOAT_RETRY_AFTER_MAX", 600.0)
-        self.exceptions = tuple(load_object(x) if isinstance(x, str) else x
-                                for x in settings.getlist("RETRY_EXCEPTIONS"))
+        self.exception_names = settings.getlist("RETRY_EXCEPTIONS")
         self.paused_until: dict[str, float] = {}
         self.other_maxsize = settings.getint("LIFEBOAT_OTHER_MAXSIZE")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PoliteRetryMiddleware:
         return cls(crawler)
+
+    @cached_property
+    def exceptions(self) -> tuple[type[BaseException], ...]:
+        """The RETRY_EXCEPTIONS classes, loaded at the first failed download: one of them
+        (Twisted's TunnelError) imports Scrapy's HTTP/1.1 handler and pyOpenSSL, ~0.1 s of
+        start-up that the lean handler (spiders/http_handler.py) does not need."""
+        return tuple(load_object(x) if isinstance(x, str) else x for x in self.exception_names)
 
     @property
     def job(self):
