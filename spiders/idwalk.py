@@ -24,10 +24,12 @@ import scrapy
 from scrapy import signals
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, ResponseDataLossError
 from twisted.internet.defer import CancelledError
+from w3lib.url import safe_url_string
 
 from archive.job import utc_now
 from archive.ledger import discovered_keys, known_ids, resumable
 from spiders.fields import PARSERS, as_list
+from spiders.profile import PLAIN_ID
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -42,6 +44,7 @@ logger = logging.getLogger(__name__)
 DISCOVERED_PRIORITY = 10
 MAX_REDIRECTS = 5
 CHUNK = 500
+VERBATIM = {"verbatim_url": True}  # Request copies its meta
 
 
 def _scalar(value: Any) -> Any:
@@ -117,6 +120,7 @@ class IdWalkSpider(scrapy.Spider):
         # "scheme://netloc/" of URLs found in scope -> their netloc (see _in_scope)
         self._scope_prefixes: dict[str, str] = {}
         self._max_url: int | None = None
+        self._verbatim: dict[str, bool] = {}  # item type -> verbatim_template(its url)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> IdWalkSpider:
@@ -207,10 +211,17 @@ class IdWalkSpider(scrapy.Spider):
                     extra_meta: dict | None = None) -> scrapy.Request | None:
         """The request for one item, or None (logged to skipped.log) when out of scope or
         longer than Scrapy's URLLENGTH_LIMIT."""
-        url = url or item.url_for(item_id)
+        meta = None
+        if url is None:
+            url = item.url_for(item_id)
+            verbatim = self._verbatim.get(item.name)
+            if verbatim is None:
+                verbatim = self._verbatim[item.name] = verbatim_template(item.url)
+            if verbatim and PLAIN_ID.fullmatch(item_id):  # Scrapy's safe_url_string: a no-op
+                meta = VERBATIM
         try:
             request = scrapy.Request(url, callback=self.parse_item, errback=self.on_error,
-                                     priority=priority, dont_filter=True)
+                                     priority=priority, dont_filter=True, meta=meta)
         except ValueError as exc:  # no scheme, bad port ...
             self.job.log_skipped(url, f"not a valid URL: {exc}", found_in)
             return None
@@ -425,6 +436,20 @@ class IdWalkSpider(scrapy.Spider):
                           "attempts": _attempts(request.meta),
                           "last_status": capture["status"] if capture else None,
                           "updated_at": utc_now(), "reason": text[:300]}})
+
+
+def verbatim_template(template: str) -> bool:
+    """Whether every URL made of ``template`` and a plain ID (``PLAIN_ID``) is already what
+    w3lib's safe_url_string makes of it, so that Scrapy can skip that (meta ``verbatim_url``):
+    the template is, ``{id}`` comes after the host, and no "%" could form an escape with it."""
+    scheme_end = template.find("://")
+    host_end = template.find("/", scheme_end + 3)
+    at = template.find("{id}")
+    if scheme_end < 0 or host_end < 0 or at < host_end or "%" in template \
+            or any(c in template[:host_end] for c in "?#{"):
+        return False
+    return all(safe_url_string(url) == url
+               for url in (template.replace("{id}", sample) for sample in ("0", "Az9_.-~")))
 
 
 def _base_url(response: Response) -> str:

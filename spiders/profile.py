@@ -31,6 +31,8 @@ IDS_KEYS = {"start", "stop", "pad", "format", "order", "stop_after_missing"}
 FIELD_KEYS = {"id", "author", "created_at", "text", "deleted", "media"}
 STATES_KEYS = {"missing_status", "forbidden_status", "login_url", "missing_if", "forbidden_if"}
 TABLES = {"", "posts", "media"}
+# IDs made only of characters no URL quoting touches (urllib's quote, w3lib's safe_url_string)
+PLAIN_ID = re.compile(r"[A-Za-z0-9_.~-]+")
 ID_FORMATS = {"decimal": "d", "hex": "x"}
 ORDERS = {"ascending", "descending"}
 
@@ -126,7 +128,7 @@ class ItemType:
         """The URL of one item: ``{id}`` percent-encoded, or the ID itself if url is ``{id}``."""
         if self.url == "{id}":
             return item_id
-        if item_id.isascii() and item_id.isalnum():  # what quote() leaves as it is: skip it
+        if PLAIN_ID.fullmatch(item_id):  # what quote() leaves as it is: skip it
             return self.url.replace("{id}", item_id)
         return self.url.replace("{id}", quote(item_id, safe="@:!$'()*+,;=-._~"))
 
