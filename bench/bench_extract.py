@@ -13,7 +13,8 @@ as ``exiftool -json -n FILE...`` with the files split evenly, lifeboat as
 ``lifeboat extract --db NEW.db THE.warc.gz`` (Python start-up, WARC decompression,
 hashing, temporary files and SQLite writes included). A third side runs plain ExifTool
 with lifeboat's ExifTool options, to tell what the options cost from what lifeboat's own
-work costs. Every input is read once beforehand and each side runs once untimed (warm
+work costs (they include ``-e``, no Composite tags, so that side does less than plain
+ExifTool: see metadata/runner.py and metadata/composite.py). Every input is read once beforehand and each side runs once untimed (warm
 caches for all); then the sides run in turn ``--runs`` times. Prints the medians and the
 median of the per-round throughput ratios (target >= 0.9), by wall time and, steadier on a
 shared machine, by CPU time (ExifTool's included on both sides).
