@@ -65,6 +65,9 @@ EXTENSIONS = {
     "scrapy.extensions.closespider.CloseSpider": None,
     "scrapy.extensions.remote_control.RemoteControl": None,
     "scrapy.extensions.throttle.AutoThrottle": None,
+    # its "scraped N items" would say 0: results go to the row store, not through Scrapy
+    # items (spiders/idwalk.py); the progress bar and `lifeboat status` tell the progress
+    "scrapy.extensions.logstats.LogStats": None,
     "spiders.throttle.IdWalkThrottle": 0,  # AutoThrottle that 404s may speed up
     "spiders.progress.ProgressBar": 500,
 }
@@ -119,7 +122,7 @@ def crawl_settings(profile: Profile, job_dir: Path, concurrency: int | None) -> 
         "LOG_FILE": str(job_dir / "logs" / "crawl.log"),
         "LOG_FILE_APPEND": True,
         "LOG_LEVEL": "INFO",
-        "LOGSTATS_INTERVAL": 30.0,
+        "LOG_FORMATTER": "spiders.log_formatter.QuietLogFormatter",
         # its check parses the callback's source on every response (bound methods miss its cache)
         "WARN_ON_GENERATOR_RETURN_VALUE": False,
     }
