@@ -105,7 +105,10 @@ TABLES: dict[str, dict] = {
             "width": "Width in pixels.",
             "height": "Height in pixels.",
             "mime_type": "File type as ExifTool identified it.",
-            "exiftool": "Every tag ExifTool read, as JSON.",
+            "exiftool": "Every tag ExifTool read from the file, as JSON, by group "
+                        "(-G1 -a: duplicates kept). ExifTool's Composite tags (its own "
+                        "derivations, e.g. Composite:GPSPosition) are not kept: the columns "
+                        "above hold the derived values; Lifeboat:ExifToolArgs gives the options.",
             "exiftool_version": "Version of ExifTool that read the file.",
             "error": "ExifTool's error, if it could not read the file.",
             "gps_flag": "Why the GPS position is doubtful (e.g. null_island, "
