@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import jmespath
 from jmespath.exceptions import JMESPathError
+from jmespath.parser import ParsedResult
 
 from spiders import html_fields
 
@@ -30,9 +31,64 @@ class Parser:
     search: Callable[[Any, Any], Any]
 
 
+class Expression(ParsedResult):
+    """A compiled JMESPath expression. ``fast`` evaluates the shapes profiles mostly use
+    (``name``, ``a.b.c``, ``a[].b``, ``[].id``, ``a[*].b``) in plain Python, with JMESPath's
+    answers: its visitor cost ~10 us per search, more than parsing the JSON."""
+
+    def __init__(self, parsed: ParsedResult):
+        super().__init__(parsed.expression, parsed.parsed)
+        self.fast = _fast_path(parsed.parsed)
+
+
+def _fast_path(node: dict[str, Any]) -> Callable[[Any], Any] | None:
+    """A function doing what JMESPath's TreeInterpreter does with ``node``, or None when the
+    node (or one below it) is of another type."""
+    kind, children = node["type"], node.get("children", [])
+    if kind == "field":
+        key = node["value"]
+        return lambda value: value.get(key) if isinstance(value, dict) else None
+    if kind in ("identity", "current"):
+        return lambda value: value
+    steps = [_fast_path(child) for child in children]
+    if not steps or any(step is None for step in steps):
+        return None
+    if kind == "subexpression":
+        def chain(value: Any) -> Any:
+            for step in steps:
+                value = step(value)
+            return value
+        return chain
+    if kind == "flatten":
+        inner = steps[0]
+
+        def flatten(value: Any) -> Any:
+            base = inner(value)
+            if not isinstance(base, list):
+                return None
+            merged: list[Any] = []
+            for element in base:
+                if isinstance(element, list):
+                    merged.extend(element)
+                else:
+                    merged.append(element)
+            return merged
+        return flatten
+    if kind == "projection":
+        left, right = steps
+
+        def project(value: Any) -> Any:
+            base = left(value)
+            if not isinstance(base, list):
+                return None
+            return [current for current in map(right, base) if current is not None]
+        return project
+    return None
+
+
 def _compile_jmespath(expression: str) -> Any:
     try:
-        return jmespath.compile(expression)
+        return Expression(jmespath.compile(expression))
     except JMESPathError as exc:
         raise ValueError(f"bad JMESPath expression {expression!r}: {exc}") from None
 
@@ -65,10 +121,8 @@ def _without_lone_surrogates(value: Any) -> Any:
 
 
 def _search_jmespath(compiled: Any, document: Any) -> Any:
-    node = compiled.parsed
-    if node["type"] == "field":  # a bare name (most fields): JMESPath's answer, no visitor
-        return document.get(node["value"]) if isinstance(document, dict) else None
-    return compiled.search(document)
+    fast = getattr(compiled, "fast", None)
+    return fast(document) if fast is not None else compiled.search(document)
 
 
 def _no_expressions(expression: str) -> Any:
