@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from archive.capture import DigestIndex
+from archive.capture import DigestIndex, PendingExchanges
 from archive.exceptions import JobLocked, JobMismatch
 from archive.repair import repair_warc
 from archive.store import JobStore
@@ -100,6 +100,8 @@ class Job:
         self.store = self.store_factory(self.db, self.profile_name)
         self.writer = RotatingWarcWriter(self.warc_dir, self.prefix,
                                          self.warc_max_size, self.warcinfo)
+        self.pending = PendingExchanges(self.writer)
+        self.store.before_commit.append(self.pending.write)
         self._skipped: TextIO = open(self.logs_dir / "skipped.log", "a", encoding="utf-8")
         # block-buffered, flushed at least every REQUESTS_LOG_FLUSH seconds: a write per
         # line (line buffering) cost more CPU than the rest of the line's work

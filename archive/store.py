@@ -66,13 +66,16 @@ class JobStore:
         self._pending = 0
         self._last_flush = time.monotonic()
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # e.g. the progress bar
+        # run before each commit, e.g. writing the WARC records the rows point at
+        self.before_commit: list[Callable[[], None]] = []
 
     def add_capture(self, row: dict[str, Any], held: bool = False) -> int:
-        """Buffer one captures row and return the id it will have.
+        """Buffer one captures row and return the id it will have (set in ``row``, which is
+        kept as given: its fields may be filled in until it is committed).
 
         ``held`` rows wait for a result that claims them (``result["captures"]``).
         """
-        row = dict(row, id=self._next_capture_id)
+        row["id"] = self._next_capture_id
         self._next_capture_id += 1
         if held:
             self._held[row["id"]] = row
@@ -115,6 +118,8 @@ class JobStore:
     def flush(self) -> None:
         """Write everything buffered in one transaction."""
         self._last_flush = time.monotonic()
+        for hook in self.before_commit:
+            hook()
         if not self._pending:
             return
         with self.db.atomic():
