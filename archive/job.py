@@ -94,7 +94,8 @@ class Job:
             self._lock.close()
             raise JobLocked(f"another crawl is running on {self.dir}: wait for it to end, "
                             "or stop it (Ctrl-C) before resuming") from None
-        self.db = open_db(self.dir / "archive.db")
+        # the readers' indexes are built when the crawl ends (spiders/run.py)
+        self.db = open_db(self.dir / "archive.db", reading_indexes=False)
         self._repair_last_warc()
         self.digests = DigestIndex.load(self.db)
         self.store = self.store_factory(self.db, self.profile_name)

@@ -151,7 +151,7 @@ def job_status(job_dir: Path) -> list[str]:
     if not db_path.is_file():
         raise NotAJobDir(f"{job_dir} is not a lifeboat job directory (no archive.db); "
                          "start one with: lifeboat crawl PROFILE --out DIR")
-    db = open_db(db_path)
+    db = open_db(db_path, reading_indexes=False)  # a crawl may be writing: no index builds
     try:
         lines = summarize(db)
         captures, size = db.execute(

@@ -112,6 +112,7 @@ def run_crawl_command(profile: str, job_dir: Path, ids: str | None, variables: t
         click.echo(f"lifeboat: {repair} (logged in {job_dir / 'logs' / 'repairs.log'})", err=True)
     from metadata.schema import open_db
 
+    # the crawl is over: opening the archive now builds the indexes its readers use
     for line in summarize(open_db(job_dir / "archive.db")):
         click.echo(line)
     if extract:

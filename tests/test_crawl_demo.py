@@ -157,3 +157,16 @@ def test_rerun_retries_failed_ids_and_skips_finished_ones(demo_platform, tmp_pat
                                        (str(malformed),))
     assert malformed_row[0][0] == "failed"
     assert malformed_row[0][1].startswith("malformed JSON")
+
+
+def test_readers_indexes_are_built_when_the_crawl_ends(demo_job):
+    """The crawl writes without Datasette's indexes and builds them once at its end, so a
+    finished archive answers the posts facets and media-by-hash lookups from an index."""
+    plans = {sql: " ".join(str(row[-1]) for row in rows(demo_job, f"EXPLAIN QUERY PLAN {sql}"))
+             for sql in ("SELECT count(*) FROM posts WHERE author = 'wei'",
+                         "SELECT count(*) FROM posts WHERE deleted = 1",
+                         "SELECT count(*) FROM posts WHERE date(created_at) = '2021-01-01'",
+                         "SELECT id FROM captures WHERE payload_sha256 = 'x'",
+                         "SELECT id FROM captures WHERE url = 'x'")}
+    for sql, plan in plans.items():
+        assert "USING" in plan and "INDEX" in plan, (sql, plan)
