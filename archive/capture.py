@@ -76,8 +76,8 @@ class DigestIndex:
         return self._by_digest.get(digest)
 
     def add_row(self, row: dict[str, Any]) -> None:
-        """Remember a captures row as soon as its record is written, if it holds a payload
-        to reuse: its row may be held until the item's result arrives, and an identical
+        """Remember a captures row as soon as it is captured, if it holds a payload to
+        reuse: its row may be held until the item's result arrives, and an identical
         payload downloaded meanwhile must still become a revisit."""
         if row["warc_type"] == "response" and reusable(row["status"], row["payload_size"]):
             self._by_digest.setdefault(

@@ -66,8 +66,6 @@ class Written:
     filename: str
     offset: int
     length: int
-    record_id: str
-    date: str
 
 
 def warc_files(warc_dir: Path) -> list[Path]:
@@ -109,9 +107,7 @@ class RotatingWarcWriter:
         for record in records:
             offset = self.fh.tell()
             self.builder.write_record(record)
-            out.append(Written(self.path.name, offset, self.fh.tell() - offset,
-                               record.rec_headers.get_header("WARC-Record-ID"),
-                               record.rec_headers.get_header("WARC-Date")))
+            out.append(Written(self.path.name, offset, self.fh.tell() - offset))
         self.fh.flush()
         return out
 
