@@ -85,14 +85,13 @@ def date_time_created(tags: Tags, names: ByName) -> str | None:
 
 def date_time_original(tags: Tags, names: ByName) -> str | None:
     """Composite:DateTimeOriginal, only for files with no DateTimeOriginal tag at all:
-    DateTimeCreated when it holds a time, else DateCreated and TimeCreated joined."""
+    DateCreated and TimeCreated joined. (ExifTool takes DateTimeCreated first when it holds
+    a time; that is IPTC's DateCreated and TimeCreated joined, which ``_first`` prefers, so
+    the result is the same.)"""
     if names["DateTimeOriginal"]:
         return None
     date, time = _first(names, "DateCreated", "IPTC"), _first(names, "TimeCreated", "IPTC")
-    if not date or not time:
-        return None
-    created = date_time_created(tags, names)
-    return created if created and " " in created else f"{date} {time}"
+    return f"{date} {time}" if date and time else None
 
 
 def gps_date_time(tags: Tags, names: ByName) -> str | None:
