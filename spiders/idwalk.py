@@ -17,7 +17,7 @@ import asyncio
 import itertools
 import json
 import logging
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
@@ -129,8 +129,12 @@ class IdWalkSpider(scrapy.Spider):
         return spider
 
     async def _wait_for_room(self) -> None:
-        engine = self.crawler.engine
-        while engine.needs_backout():
+        await self._wait_while(self.crawler.engine.needs_backout)
+
+    async def _wait_while(self, busy: Callable[[], bool]) -> None:
+        """Until ``busy()`` is false: checked as requests leave the downloader, and at
+        least every 0.25 s."""
+        while busy():
             self._room.clear()
             try:
                 await asyncio.wait_for(self._room.wait(), 0.25)

@@ -240,12 +240,7 @@ class WorkerSpider(IdWalkSpider):
         """Claim the next chunk only when this worker's queue is about to run dry: chunks
         held but not being fetched would wait here while another worker has nothing."""
         limit = self.crawler.settings.getint("CONCURRENT_REQUESTS")
-        while self.tracker.backlog() > limit:
-            self._room.clear()
-            try:
-                await asyncio.wait_for(self._room.wait(), 0.25)
-            except asyncio.TimeoutError:
-                pass
+        await self._wait_while(lambda: self.tracker.backlog() > limit)
         await self._wait_for_room()
 
     def resume_own_chunks(self) -> list[str]:
