@@ -20,6 +20,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.recordloader import ArcWarcRecord
 
 from archive.reader import clean_target_uri
+from archive.store import insert_sql
 from metadata.payload import Spooled, open_payload, record_content_type, spool_record
 from metadata.sniff import media_type
 
@@ -70,13 +71,6 @@ def _capture_row(record: ArcWarcRecord, warc_name: str, offset: int, length: int
     }
 
 
-_CAPTURE_COLUMNS = ("url", "status", "content_type", "warc_filename", "warc_offset",
-                    "warc_length", "warc_record_id", "payload_sha256", "payload_size",
-                    "fetched_at", "warc_type", "refers_to")
-_INSERT_CAPTURE = (f"INSERT INTO captures ({', '.join(_CAPTURE_COLUMNS)}) "
-                   f"VALUES ({', '.join(':' + c for c in _CAPTURE_COLUMNS)})")
-
-
 def _insert_capture(db: sqlite_utils.Database, row: dict) -> int:
     """Insert a capture (committed with the next batch of results); returns its id.
 
@@ -84,21 +78,25 @@ def _insert_capture(db: sqlite_utils.Database, row: dict) -> int:
     own ``warc/x.warc.gz`` given to ``--db``) is the capture already there; a duplicate
     WARC-Record-ID in a different file is dropped from the new row, not fatal.
     """
+    sql = insert_sql("captures", tuple(row), None)
     try:
-        return db.execute(_INSERT_CAPTURE, row).lastrowid
+        return db.execute(sql, tuple(row.values())).lastrowid
     except sqlite3.IntegrityError:  # the unique index on warc_record_id
         capture_id, filename = db.execute(
             "SELECT id, warc_filename FROM captures WHERE warc_record_id = ?",
             [row["warc_record_id"]]).fetchone()
         if Path(filename or "").name == Path(row["warc_filename"]).name:
             return capture_id
-        return db.execute(_INSERT_CAPTURE, {**row, "warc_record_id": None}).lastrowid
+        return db.execute(sql, tuple({**row, "warc_record_id": None}.values())).lastrowid
+
+
+_MEDIA_COLUMNS = ("url", "sha256", "content_type", "size", "capture_id")
 
 
 def _insert_media(db: sqlite_utils.Database, url: str, sha256: str, mime: str | None,
                   size: int | None, capture_id: int) -> None:
-    db.execute("INSERT OR IGNORE INTO media (url, sha256, content_type, size, capture_id) "
-               "VALUES (?, ?, ?, ?, ?)", [url, sha256, mime, size, capture_id])
+    db.execute(insert_sql("media", _MEDIA_COLUMNS, "ignore"),
+               [url, sha256, mime, size, capture_id])
 
 
 def _known_captures(db: sqlite_utils.Database, warc_name: str) -> dict[int, str | None]:
