@@ -26,11 +26,9 @@ import argparse
 import json
 import mimetypes
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -39,7 +37,7 @@ from typing import Iterable, NamedTuple, Sequence
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import children_cpu  # noqa: E402
+from bench.common import children_cpu, work_dir  # noqa: E402
 from metadata.runner import EXIFTOOL_ARGS, check_exiftool, default_workers  # noqa: E402
 from metadata.samples import WarcItem, write_warc  # noqa: E402
 
@@ -136,17 +134,7 @@ def main() -> None:
 
     version = check_exiftool()
     media, origin = source_media()
-    folder = Path(tempfile.mkdtemp(prefix="lifeboat-bench-"))
-    sides = {  # name -> run(): Timing
-        f"exiftool -json -n ({args.workers} processes, files)":
-            lambda: run_exiftool(paths, args.workers),
-        "exiftool -json <lifeboat's options> (same)":
-            lambda: run_exiftool(paths, args.workers, EXIFTOOL_ARGS),
-        f"lifeboat extract --db (WARC, {args.workers} workers)":
-            lambda: run_lifeboat(warc, folder, args.workers, len(paths)),
-    }
-    plain, options, ours = sides
-    try:
+    with work_dir(None) as folder:
         paths = make_copies(media, args.copies, folder)
         warc = folder / "bench.warc.gz"
         write_warc(warc, (WarcItem(f"http://127.0.0.1/media/{p.name}", p.read_bytes(),
@@ -154,14 +142,21 @@ def main() -> None:
                           for p in paths))
         size_mb = sum(p.stat().st_size for p in paths) / 1e6
         warm_cache([*paths, warc])
+        sides = {  # name -> run(): Timing
+            f"exiftool -json -n ({args.workers} processes, files)":
+                lambda: run_exiftool(paths, args.workers),
+            "exiftool -json <lifeboat's options> (same)":
+                lambda: run_exiftool(paths, args.workers, EXIFTOOL_ARGS),
+            f"lifeboat extract --db (WARC, {args.workers} workers)":
+                lambda: run_lifeboat(warc, folder, args.workers, len(paths)),
+        }
         for run in sides.values():  # untimed: Perl and Python modules into the cache too
             run()
         times: dict[str, list[Timing]] = {name: [] for name in sides}
         for _ in range(args.runs):
             for name, run in sides.items():
                 times[name].append(run())
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    plain, options, ours = sides
 
     print(f"media: {len(paths)} files, {size_mb:.1f} MB: {len(media)} from the {origin} "
           f"x {args.copies}; ExifTool {version}; {os.cpu_count()} cores; "
