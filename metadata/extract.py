@@ -40,6 +40,7 @@ DB_NAME = "archive.db"
 BATCH_FILES = 16  # files per ExifTool call
 BATCH_BYTES = 256 << 20  # ...or fewer when they are large, to bound temporary disk use
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
+BUSY_TIMEOUT_MS = 60_000  # a crawl may be writing to the database: wait up to a minute
 
 
 @dataclass
@@ -125,13 +126,6 @@ class _Batches:
             self.bar.set_postfix(extracted=self.result.extracted, refresh=False)
 
 
-def _open(db_path: Path) -> sqlite_utils.Database:
-    """The archive database, waiting up to a minute for a crawl writing to it at the time."""
-    db = open_db(db_path)
-    db.execute("PRAGMA busy_timeout = 60000")
-    return db
-
-
 def _progress(enabled: bool, **kwargs) -> tqdm:
     return tqdm(desc="extract", disable=None if enabled else True, **kwargs)
 
@@ -149,7 +143,7 @@ def extract_job(job_dir: Path, workers: int | None = None,
         raise NotAJobDirectory(str(job_dir))
     started = time.monotonic()
     use_fast_inflate()
-    db = _open(job_dir / DB_NAME)
+    db = open_db(job_dir / DB_NAME, busy_timeout_ms=BUSY_TIMEOUT_MS)
     already_done = db.execute("SELECT count(DISTINCT sha256) FROM media WHERE sha256 IN "
                               "(SELECT sha256 FROM media_metadata)").fetchone()[0]
     with ExifToolPool(workers) as pool, tempfile.TemporaryDirectory(
@@ -186,7 +180,7 @@ def extract_warcs(warc_paths: Sequence[Path], db_path: Path, workers: int | None
     """
     started = time.monotonic()
     use_fast_inflate()
-    db = _open(db_path)
+    db = open_db(db_path, busy_timeout_ms=BUSY_TIMEOUT_MS)
     total = sum(Path(p).stat().st_size for p in warc_paths)
     with ExifToolPool(workers) as pool, tempfile.TemporaryDirectory(
             prefix="lifeboat-extract-") as tmp, _progress(

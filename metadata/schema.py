@@ -137,11 +137,15 @@ READING_EXPRESSION_INDEXES: dict[str, str] = {
 LEDGER_STATES = ("archived", "missing", "deleted", "forbidden", "failed")
 
 
-def open_db(path: str | Path, reading_indexes: bool = True) -> sqlite_utils.Database:
+def open_db(path: str | Path, reading_indexes: bool = True,
+            busy_timeout_ms: int | None = None) -> sqlite_utils.Database:
     """Open (creating if needed) an archive database in WAL mode with the full schema;
     ``reading_indexes=False`` (a crawl writing, ``lifeboat status`` beside it) leaves out
-    the indexes only readers use (``READING_INDEXES``)."""
+    the indexes only readers use (``READING_INDEXES``). ``busy_timeout_ms``: how long a
+    write (the schema's included) waits for another writer, instead of sqlite3's 5 s."""
     db = sqlite_utils.Database(path)
+    if busy_timeout_ms is not None:
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     ensure_schema(db, reading_indexes)
