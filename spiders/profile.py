@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote, urlsplit
@@ -483,8 +483,7 @@ def override_ids(range_: IdRange, text: str) -> IdRange:
         raise ValueError(f"--ids {text!r}: write A-B, e.g. --ids 1-500") from None
     if last < first:
         raise ValueError(f"--ids {text!r}: the end is before the start")
-    return IdRange(first, last, range_.pad, range_.format, range_.order,
-                   range_.stop_after_missing)
+    return replace(range_, start=first, stop=last)
 
 
 def bundled_profiles() -> list[tuple[str, str, dict[str, str]]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, defaultdict
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
@@ -269,8 +270,7 @@ class WorkerSpider(IdWalkSpider):
                 for i in sorted(terminal_ids(self.job.db, self.profile.name, item_type, ids))]
 
     def _id_range(self, chunk: Chunk) -> IdRange:
-        ids = self.profile.items[chunk.item_type].ids
-        return IdRange(chunk.start, chunk.stop, ids.pad, ids.format, ids.order)
+        return replace(self.profile.items[chunk.item_type].ids, start=chunk.start, stop=chunk.stop)
 
     def chunk_requests(self, chunk: Chunk) -> Iterator[scrapy.Request]:
         """Requests for the chunk's IDs and discovered items not finished by anyone yet
