@@ -119,12 +119,14 @@ class IdWalkSpider(scrapy.Spider):
         self._room = asyncio.Event()
         # "scheme://netloc/" of URLs found in scope -> their netloc (see _in_scope)
         self._scope_prefixes: dict[str, str] = {}
-        self._max_url: int | None = None
-        self._verbatim: dict[str, bool] = {}  # item type -> verbatim_template(its url)
+        self._max_url = 0  # Scrapy's URLLENGTH_LIMIT (0: none), read in from_crawler
+        # item type -> whether its URLs may skip Scrapy's normalisation (verbatim_template)
+        self._verbatim = {name: verbatim_template(item.url) for name, item in profile.items.items()}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> IdWalkSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
+        spider._max_url = crawler.settings.getint("URLLENGTH_LIMIT")
         crawler.signals.connect(spider._room.set, signal=signals.request_left_downloader)
         return spider
 
@@ -218,10 +220,7 @@ class IdWalkSpider(scrapy.Spider):
         meta = None
         if url is None:
             url = item.url_for(item_id)
-            verbatim = self._verbatim.get(item.name)
-            if verbatim is None:
-                verbatim = self._verbatim[item.name] = verbatim_template(item.url)
-            if verbatim and PLAIN_ID.fullmatch(item_id):  # Scrapy's safe_url_string: a no-op
+            if self._verbatim.get(item.name) and PLAIN_ID.fullmatch(item_id):  # Scrapy's safe_url_string: a no-op
                 meta = VERBATIM
         try:
             request = scrapy.Request(url, callback=self.parse_item, errback=self.on_error,
@@ -233,8 +232,6 @@ class IdWalkSpider(scrapy.Spider):
         # read another host out of tricks like http://evil\@allowed/ than urllib does
         netloc = self._in_scope(request.url)
         reason = None if netloc is not None else self.profile.scope_reason(request.url)
-        if self._max_url is None:
-            self._max_url = self.settings.getint("URLLENGTH_LIMIT")
         max_url = self._max_url
         if not reason and max_url and len(request.url) > max_url:  # Scrapy would drop it silently
             reason = f"URL longer than {max_url} characters"
