@@ -86,7 +86,7 @@ def _fast_path(node: dict[str, Any]) -> Callable[[Any], Any] | None:
     return None
 
 
-def _compile_jmespath(expression: str) -> Any:
+def _compile_jmespath(expression: str) -> Expression:
     try:
         return Expression(jmespath.compile(expression))
     except JMESPathError as exc:
@@ -120,8 +120,8 @@ def _without_lone_surrogates(value: Any) -> Any:
     return value
 
 
-def _search_jmespath(compiled: Any, document: Any) -> Any:
-    fast = getattr(compiled, "fast", None)
+def _search_jmespath(compiled: Expression, document: Any) -> Any:
+    fast = compiled.fast  # every JMESPath expression is compiled by _compile_jmespath
     return fast(document) if fast is not None else compiled.search(document)
 
 
