@@ -28,7 +28,7 @@ from archive.ledger import summarize
 from spiders.chunks import ChunkQueue, SeedMismatch, connect
 from spiders.profile import (Profile, ProfileError, find_profile, load_profile, parse_size,
                              parse_var_options)
-from spiders.run import plan_walks, warcinfo_fields
+from spiders.run import crawler_process, plan_walks, warcinfo_fields
 from spiders.settings import crawl_settings, lifeboat_version
 
 DEFAULT_CHUNK = 1000
@@ -76,15 +76,13 @@ def worker_settings(profile: Profile, job_dir: Path, concurrency: int | None,
 def run_worker(profile: Profile, job_dir: Path, settings: dict, warc_max_size: int,
                queue: ChunkQueue, worker: str) -> list[str]:
     """Run one worker until the walk is done; returns the WARC repairs made first."""
-    from scrapy.crawler import AsyncCrawlerProcess
-
     from spiders.worker import ChunkTracker, WorkerJob, WorkerSpider
 
     tracker = ChunkTracker()
     info = {**warcinfo_fields(profile), "lifeboat-worker": worker}
     job = WorkerJob(job_dir, profile.name, warc_max_size, info, worker, queue, tracker).open()
     try:
-        process = AsyncCrawlerProcess(settings)
+        process = crawler_process(settings)
         process.crawl(WorkerSpider, profile=profile, job=job, queue=queue, worker=worker,
                       tracker=tracker)
         process.start()

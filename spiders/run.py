@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +19,9 @@ from archive.ledger import summarize
 from spiders.profile import (IdRange, ItemType, Profile, ProfileError, load_profile,
                              override_ids, parse_size, parse_var_options)
 from spiders.settings import crawl_settings, lifeboat_version, user_agent
+
+if TYPE_CHECKING:
+    from scrapy.crawler import AsyncCrawlerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -46,17 +50,25 @@ def warcinfo_fields(profile: Profile) -> dict[str, str]:
     }
 
 
+def crawler_process(settings: dict) -> AsyncCrawlerProcess:
+    """Scrapy's process for a crawl or a worker, its loggers cut at ``LOG_LEVEL``.
+
+    Scrapy sets its own logger to DEBUG and filters by level only at its log handler:
+    without the cut, the DEBUG lines of every response are still built, then dropped (and
+    ``spiders.log_formatter`` would build the "Crawled" line)."""
+    from scrapy.crawler import AsyncCrawlerProcess
+
+    process = AsyncCrawlerProcess(settings)
+    logging.getLogger("scrapy").setLevel(settings.get("LOG_LEVEL", "INFO"))
+    return process
+
+
 def run_crawl(profile: Profile, job_dir: Path, walks: list[tuple[ItemType, IdRange]],
               settings: dict, warc_max_size: int) -> list[str]:
     """Run one Scrapy crawl into ``job_dir``; returns the repairs made before it started."""
-    from scrapy.crawler import AsyncCrawlerProcess
-
     from spiders.idwalk import IdWalkSpider
 
-    process = AsyncCrawlerProcess(settings)
-    # Scrapy filters by level only at its log handler: without this, the DEBUG lines of
-    # every response and item ("Crawled", "Scraped from") are still built, then dropped
-    logging.getLogger("scrapy").setLevel(settings.get("LOG_LEVEL", "INFO"))
+    process = crawler_process(settings)
     if not profile.politeness["obey_robots"]:
         logger.warning("robots.txt is NOT obeyed: profile %s sets politeness.obey_robots = false",
                        profile.name)
