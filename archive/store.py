@@ -47,6 +47,29 @@ def write_rows(db: sqlite_utils.Database, table: str, rows: list[dict[str, Any]]
         db.conn.executemany(insert_sql(table, columns, conflict), values)
 
 
+def resolve_aliases(db: sqlite_utils.Database, urls: set[str]) -> set[str]:
+    """Copy the payload columns (and final URL) of the media row each of ``urls`` redirected
+    to into its own row; return the URLs whose target has no payload yet."""
+    for start in range(0, len(urls), 500):
+        chunk = sorted(urls)[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        db.execute(f"""
+            UPDATE media SET (sha256, content_type, size, capture_id, final_url) = (
+              SELECT t.sha256, t.content_type, t.size, t.capture_id,
+                     coalesce(t.final_url, t.url)
+              FROM media t WHERE t.url = media.final_url)
+            WHERE url IN ({marks}) AND sha256 IS NULL AND EXISTS (
+              SELECT 1 FROM media t WHERE t.url = media.final_url AND t.sha256 IS NOT NULL)""",
+                   chunk)
+    left: set[str] = set()
+    for start in range(0, len(urls), 500):
+        chunk = sorted(urls)[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        left.update(url for url, in db.execute(
+            f"SELECT url FROM media WHERE url IN ({marks}) AND sha256 IS NULL", chunk))
+    return left
+
+
 class JobStore:
     """Collects rows from the crawl and commits them in batches."""
 
@@ -63,6 +86,10 @@ class JobStore:
         self._post_media: list[dict] = []
         self._ledger: list[tuple] = []
         self._queued: list[tuple] = []
+        # media rows of URLs that redirected to a URL archived under its own row: their
+        # payload columns are copied from that row once it is committed (resolve_aliases)
+        self._aliases: set[str] = {url for url, in db.execute(
+            "SELECT url FROM media WHERE sha256 IS NULL AND final_url IS NOT NULL")}
         self._pending = 0
         self._last_flush = time.monotonic()
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # e.g. the progress bar
@@ -97,14 +124,16 @@ class JobStore:
                 self._ready(row)
         if result.get("post"):
             self._posts.append(result["post"])
-        if result.get("media"):
-            self._media.append(result["media"])
+        for row in result.get("media", ()):
+            self._media.append(row)
+            if row["sha256"] is None and row.get("final_url"):
+                self._aliases.add(row["url"])
         self._post_media.extend(result.get("post_media", ()))
         ledger = result.get("ledger")
-        if ledger:
-            self._ledger.append((self.profile, ledger["item_type"], ledger["id"], ledger["state"],
-                                 ledger["attempts"], ledger.get("last_status"),
-                                 ledger["updated_at"], ledger.get("reason")))
+        for row in ([ledger] if ledger else []) + result.get("ledger_more", []):
+            self._ledger.append((self.profile, row["item_type"], row["id"], row["state"],
+                                 row["attempts"], row.get("last_status"),
+                                 row["updated_at"], row.get("reason")))
         for item_type, item_id, when in result.get("queued", ()):
             self._queued.append((self.profile, item_type, item_id, QUEUED, 0, None, when, None))
         self._pending += 1
@@ -131,6 +160,8 @@ class JobStore:
                 record_queued(self.db, self._queued)
             if self._ledger:
                 record_ledger(self.db, self._ledger)
+            if self._aliases:
+                self._aliases = resolve_aliases(self.db, self._aliases)
         for buffer in (self._captures, self._posts, self._media, self._post_media,
                        self._ledger, self._queued):
             buffer.clear()

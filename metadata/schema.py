@@ -52,6 +52,10 @@ TABLES: dict[str, dict] = {
             "content_type": str,
             "size": int,
             "capture_id": int,
+            # addition: where ``url`` (the URL a post gave) led after redirects and URL
+            # normalisation; NULL when the answer came from ``url`` itself. The final URL
+            # has a row of its own too, so joins on ``url`` match either.
+            "final_url": str,
         },
         "pk": "url",
     },

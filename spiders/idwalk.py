@@ -5,9 +5,9 @@ a range of ten million IDs is never held in memory. IDs already finished in the 
 are skipped; ``queued`` and ``failed`` ones from an earlier run are fetched first.
 Each response becomes one result dict, handed straight to the job's row store
 (``archive.store.JobStore.add_result``):
-``{"ledger": {...}, "captures": [capture ids it claims], "post": {...}, "media": {...},
-"post_media": [...], "queued": [(item type, id, when), ...]}``. Results are not yielded as
-Scrapy items: the item path (scraper, pipeline, ``item_scraped`` signal) cost about 0.1 ms
+``{"ledger": {...}, "captures": [capture ids it claims], "post": {...}, "media": [{...}],
+"post_media": [...], "queued": [(item type, id, when), ...], "ledger_more": [{...}]}``.
+Results are not yielded as Scrapy items: the item path (scraper, pipeline, ``item_scraped`` signal) cost about 0.1 ms
 per answer (bench/README.md, section 1); only requests go back to Scrapy.
 """
 
@@ -334,7 +334,7 @@ class IdWalkSpider(scrapy.Spider):
             public = state in ("archived", "deleted")
             found = self._found(item, document, response.url) if public else []
         except Exception as exc:  # an expression that breaks on this answer: say which
-            for key in ("post", "post_media", "media"):
+            for key in ("post", "post_media", "media", "ledger_more"):
                 result.pop(key, None)
             yield finish("failed", f"profile expression failed on this answer: "
                                    f"{exc.__class__.__name__}: {exc}"[:300])
@@ -369,11 +369,30 @@ class IdWalkSpider(scrapy.Spider):
             result["post_media"] = [{"post_id": post_id, "media_url": url} for url in dict.fromkeys(
                 join_url(base, u) for u in media)]
         elif item.table == "media":
-            result["media"] = {"url": response.url, "sha256": capture.get("payload_sha256"),
-                               "content_type": capture.get("content_type"),
-                               "size": capture.get("payload_size"),
-                               "capture_id": capture.get("id")}
+            result["media"] = self._media_rows(item, item_id, response, capture, result)
         return state
+
+    def _media_rows(self, item: ItemType, item_id: str, response: Response,
+                    capture: dict[str, Any], result: dict[str, Any]) -> list[dict[str, Any]]:
+        """The media row of the URL the item was asked for (the URL a post gave), and after
+        a redirect one of the URL it ended at (archived under that URL in the ledger too,
+        so that it is not fetched again); both name the final URL and the same capture."""
+        asked = item.url_for(item_id)
+        target = response.meta.get("lifeboat_target")  # the last Location, as it was written
+        row = {"url": asked, "sha256": capture.get("payload_sha256"),
+               "content_type": capture.get("content_type"),
+               "size": capture.get("payload_size"), "capture_id": capture.get("id"),
+               "final_url": None if response.url == asked else response.url}
+        rows = [row]
+        if target and target != asked:
+            rows.append({**row, "url": target,
+                         "final_url": None if response.url == target else response.url})
+            if item.url == "{id}":
+                result.setdefault("ledger_more", []).append(
+                    {"item_type": item.name, "id": target, "state": "archived", "attempts": 0,
+                     "last_status": response.status, "updated_at": utc_now(),
+                     "reason": f"reached by a redirect from {item_id}"})
+        return rows
 
     def _found(self, item: ItemType, document: Any, found_in: str) -> list[tuple[str, str]]:
         """(item type, ID) of everything the item's ``discover`` expressions yield."""
@@ -414,10 +433,21 @@ class IdWalkSpider(scrapy.Spider):
         if hops > MAX_REDIRECTS:
             yield finish("failed", f"more than {MAX_REDIRECTS} redirects")
             return
+        if item.url == "{id}" and target != item_id:  # the target is an ID of this type too
+            key = (item.name, target)
+            if key in self.seen:  # archived, queued or on its way: never fetched twice
+                done = finish("archived", f"redirected to {target}, which this job fetches "
+                                          f"under that URL")
+                if item.table == "media":  # payload columns filled from that row's (store)
+                    done["media"] = [{"url": item_id, "sha256": None, "content_type": None,
+                                      "size": None, "capture_id": None, "final_url": target}]
+                yield done
+                return
+            self.seen.add(key)
         request = self.request_for(
             item, item_id, response.request.priority, response.url, url=target,
             extra_meta={"lifeboat_redirects": hops, "lifeboat_attempts": attempts,
-                        "lifeboat_prior_captures": captures,
+                        "lifeboat_prior_captures": captures, "lifeboat_target": target,
                         **{k: v for k, v in response.meta.items() if k == "lifeboat_walk"}})
         if request is None:  # out of scope: logged to skipped.log with the reason
             yield finish("failed", f"redirected out of scope to {target}")

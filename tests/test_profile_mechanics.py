@@ -1,0 +1,142 @@
+"""Profile mechanics on a real crawl of a loopback platform: redirected media, times,
+one row per list element with paging, media credited through child items, field checks.
+
+One imitation "forum + API" server (tests/platforms/base.py) serves every case; each test
+crawls it with a small profile through the real CLI (Scrapy, WARC, ExifTool) and asserts
+on what the CSV export and the database show.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from crawl_helpers import ROOT, loopback_profile, rows, run_profile
+from platforms.base import PlatformFixture, Reply, json_reply, serve
+from datasette_plugins.queries import POSTS_CARRYING_SQL
+from platforms.make_assets import ASSETS
+
+
+class MechanicsFixture(PlatformFixture):
+    """Posts whose media redirect, shared and chained; see each test for its routes."""
+
+    def setup(self) -> None:
+        self.add_media("/cdn/paris.jpg", "paris.jpg")
+        self.add_media("/cdn/sydney.jpg", "sydney.jpg")
+        self.add_media("/cdn/newyork.jpg", "newyork.jpg")
+        self.posts = {
+            1: ["/m/a.jpg"],                    # 302 -> /cdn/paris.jpg
+            2: ["/cdn/paris.jpg"],              # the redirect's target, given directly
+            3: ["/m/b.jpg"],                    # another URL 302 -> /cdn/paris.jpg
+            4: ["/m/c.jpg"],                    # 301 -> /m/c2.jpg -> 302 -> /cdn/sydney.jpg
+            5: ["/cdn/new%20york.jpg?x=1 "],    # no redirect: a URL a post gives verbatim
+        }
+        self.redirects = {"/m/a.jpg": "/cdn/paris.jpg", "/m/b.jpg": "/cdn/paris.jpg",
+                          "/m/c.jpg": "/m/c2.jpg", "/m/c2.jpg": "/cdn/sydney.jpg"}
+        self.media["/cdn/new york.jpg"] = "newyork.jpg"
+
+    def routes(self):
+        return [(r"/api/posts/(\d+)", self.post), (r"/m/.*", self.redirect)]
+
+    def post(self, request) -> Reply:
+        number = int(request.match.group(1))
+        if number not in self.posts:
+            return json_reply({"error": "not found"}, 404)
+        return json_reply({"id": number, "user": "u%d" % number,
+                           "media": [{"url": self.url(path)} for path in self.posts[number]]})
+
+    def redirect(self, request) -> Reply:
+        target = self.redirects[request.path]
+        return Reply(302 if request.path != "/m/c.jpg" else 301, b"", "text/plain",
+                     {"Location": target})
+
+    def dispatch(self, raw_path, headers):
+        if raw_path.startswith("/cdn/new%20york.jpg"):
+            raw_path = "/cdn/new york.jpg"
+        return super().dispatch(raw_path, headers)
+
+
+REDIRECT_PROFILE = """
+[items.post]
+url = "${base}/api/posts/{id}"
+table = "posts"
+[items.post.ids]
+start = 1
+stop = 6
+[items.post.fields]
+id = "id"
+author = "user"
+media = "media[].url"
+[items.post.discover]
+media = "media[].url"
+[items.media]
+url = "{id}"
+parse = "none"
+table = "media"
+"""
+
+
+def export_csv(job: Path) -> list[dict]:
+    subprocess.run([sys.executable, str(ROOT / "crawl.py"), "extract", str(job)], cwd=ROOT,
+                   check=True, capture_output=True)
+    out = job / "export.csv"
+    subprocess.run([sys.executable, str(ROOT / "crawl.py"), "export", str(job), "-o", str(out)],
+                   cwd=ROOT, check=True, capture_output=True)
+    with open(out, encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def redirect_job(tmp_path_factory):
+    base = tmp_path_factory.mktemp("redirects")
+    with serve(MechanicsFixture()) as fixture:
+        run_profile(loopback_profile("redirects", REDIRECT_PROFILE), base / "p.toml",
+                    base / "job", fixture.base)
+        yield fixture, base / "job"
+
+
+def test_redirected_media_keep_their_posts_in_the_csv_with_sha256_and_gps(redirect_job):
+    fixture, job = redirect_job
+    exported = export_csv(job)
+    by_post = {row["post_id"]: row for row in exported}
+    assert sorted(by_post) == ["1", "2", "3", "4", "5"]
+    for post, asset in (("1", "paris.jpg"), ("2", "paris.jpg"), ("3", "paris.jpg"),
+                        ("4", "sydney.jpg"), ("5", "newyork.jpg")):
+        row = by_post[post]
+        assert row["sha256"], row
+        assert math.isclose(float(row["latitude"]), ASSETS[asset].latitude, abs_tol=1e-5), row
+        assert row["warc_filename"] and row["warc_offset"], row
+    # the URL the post gave stays what the export shows
+    assert by_post["1"]["media_url"] == fixture.url("/m/a.jpg")
+
+
+def test_a_redirect_to_an_archived_url_is_not_fetched_again(redirect_job):
+    fixture, job = redirect_job
+    fetched = Counter(path for path, _ in fixture.requests)
+    assert fetched["/cdn/paris.jpg"] == 1 and fetched["/cdn/sydney.jpg"] == 1
+    # no media row points at a revisit record: each payload was fetched once
+    assert rows(job, "SELECT count(*) FROM media m JOIN captures c ON c.id = m.capture_id "
+                     "WHERE c.warc_type = 'revisit'") == [(0,)]
+    final = dict(rows(job, "SELECT url, final_url FROM media"))
+    assert final[fixture.url("/m/a.jpg")] == fixture.url("/cdn/paris.jpg")
+    assert final[fixture.url("/m/c.jpg")] == fixture.url("/cdn/sydney.jpg")
+    assert final[fixture.url("/cdn/paris.jpg")] is None
+    # the target is in the ledger under its own URL: a later run never fetches it again
+    states = dict(rows(job, "SELECT id, state FROM ledger WHERE item_type = 'media'"))
+    assert states[fixture.url("/cdn/sydney.jpg")] == "archived"
+
+
+def test_datasette_joins_redirected_media_to_their_posts(redirect_job):
+    fixture, job = redirect_job
+    db = sqlite3.connect(job / "archive.db")
+    sha = db.execute("SELECT sha256 FROM media WHERE url = ?",
+                     (fixture.url("/cdn/paris.jpg"),)).fetchone()[0]
+    carried = {row[0] for row in db.execute(POSTS_CARRYING_SQL, {"sha256": sha})}
+    assert carried == {"1", "2", "3"}
