@@ -75,6 +75,7 @@ TABLES: dict[str, dict] = {
             "content_type": "Content-Type the media server sent.",
             "size": "Size of the media file in bytes.",
             "capture_id": "The capture (WARC record) the media came from.",
+            "final_url": "Where the URL led after redirects (empty: it answered itself).",
         },
     },
     "post_media": {
