@@ -189,7 +189,7 @@ marker for its thumbnail and evidence page.</li>
 <a href="/archive/geotagged_media_per_hour">geotagged media per hour</a>,
 <a href="/archive/authors_by_geotagged_media">authors by geotagged media</a>.</li>
 <li><a href="/archive/media_export">Export</a>: one row per media item per post with GPS
-and WARC location, <a href="/archive/media_export.csv?_stream=on&amp;_size=max">download all
+and WARC location, <a href="/archive/media_export.csv?_stream=on&amp;_size=max&amp;_dl=on">download all
 as CSV</a> (or run <code>lifeboat export DIR --format csv</code>).</li>
 </ul>
 <p>Each media item has an <em>evidence page</em> (its SHA-256, original URL, fetch time,

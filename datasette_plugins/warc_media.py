@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import mimetypes
 import re
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote, unquote, urlsplit
 
 from datasette import hookimpl
 from datasette.database import Database
@@ -153,12 +155,36 @@ def stream_response(request, row: dict, path: Path, size: int,
                          send_body=request.method != "HEAD")
 
 
+def download_name(sha256: str, url: str | None, content_type: str | None) -> str:
+    """The file name a download of this payload gets: the SHA-256, then the URL's own
+    name (``<sha256>_IMG_0042.jpg``), or an extension from the content type.
+
+    The SHA-256 first keeps names unique and lets ``sha256sum -c`` lines name the file.
+    """
+    name = unquote(PurePosixPath(urlsplit(url or "").path).name)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:80]
+    if "." not in name:
+        name += mimetypes.guess_extension((content_type or "").split(";")[0].strip()) or ".bin"
+    return f"{sha256}_{name}" if not name.startswith(".") else sha256 + name
+
+
+def content_disposition(filename: str, attachment: bool) -> str:
+    """A Content-Disposition header value naming ``filename`` (RFC 6266)."""
+    kind = "attachment" if attachment else "inline"
+    return f"{kind}; filename=\"{filename}\"; filename*=UTF-8''{quote(filename)}"
+
+
 async def media(datasette, request):
-    """Stream the photo or video with this SHA-256 out of its WARC record."""
+    """Stream the photo or video with this SHA-256 out of its WARC record; it carries a
+    file name, and ``?download=1`` makes it a download rather than shown in place."""
     sha256 = request.url_vars["sha256"].lower()
     row, path = await lookup(datasette, request, MEDIA_PAYLOAD_SQL, {"sha256": sha256})
     size = await payload_size(path, row["warc_offset"], row["size"])
-    return stream_response(request, row, path, size, BY_HASH_CACHE)
+    response = stream_response(request, row, path, size, BY_HASH_CACHE)
+    response.headers["content-disposition"] = content_disposition(
+        download_name(sha256, row["url"], row["content_type"]),
+        attachment=bool(request.args.get("download")))
+    return response
 
 
 async def capture(datasette, request):
