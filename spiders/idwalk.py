@@ -17,12 +17,14 @@ import asyncio
 import itertools
 import json
 import logging
+import sys
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
 from scrapy import signals
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, ResponseDataLossError
+from tqdm import tqdm
 from twisted.internet.defer import CancelledError
 from w3lib.url import safe_url_string
 
@@ -30,6 +32,7 @@ from archive.job import utc_now
 from archive.ledger import discovered_keys, known_ids, resumable
 from spiders.fields import PARSERS, as_list
 from spiders.profile import PLAIN_ID
+from spiders.times import normalise_time
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -116,6 +119,7 @@ class IdWalkSpider(scrapy.Spider):
         # seen without being stored one by one
         self.walk_at: dict[str, tuple[IdRange, int]] = {}
         self.missing_runs: list[MissingRun] = []
+        self._unread_times: set[str] = set()  # item types whose created_at was not a time
         self._room = asyncio.Event()
         # "scheme://netloc/" of URLs found in scope -> their netloc (see _in_scope)
         self._scope_prefixes: dict[str, str] = {}
@@ -360,7 +364,7 @@ class IdWalkSpider(scrapy.Spider):
             result["post"] = {
                 "id": post_id, "profile": self.profile.name, "url": response.url,
                 "author": _scalar(values.get("author")),
-                "created_at": _scalar(values.get("created_at")),
+                "created_at": self._time(item, values.get("created_at")),
                 "text": _scalar(values.get("text")), "deleted": int(deleted),
                 "raw": response.text, "capture_id": capture.get("id"),
             }
@@ -371,6 +375,23 @@ class IdWalkSpider(scrapy.Spider):
         elif item.table == "media":
             result["media"] = self._media_rows(item, item_id, response, capture, result)
         return state
+
+    def _time(self, item: ItemType, value: Any) -> str | None:
+        """``created_at`` as ISO 8601 UTC (spiders.times); an unreadable value is stored as
+        given and reported once per item type."""
+        text, parsed = normalise_time(value, item.timezone)
+        if not parsed and item.name not in self._unread_times:
+            self._unread_times.add(item.name)
+            self.warn(f"items.{item.name}.fields.created_at gave {text[:80]!r}, which is not "
+                      f"a time lifeboat reads (epoch s/ms, ISO 8601, RFC 2822): stored as "
+                      f"given; see spiders/profiles/README.md")
+        return text
+
+    def warn(self, message: str) -> None:
+        """A problem of the profile the operator must see: in logs/crawl.log and on stderr
+        (above the progress bar)."""
+        logger.warning(message)
+        tqdm.write(f"lifeboat: warning: {message}", file=sys.stderr)
 
     def _media_rows(self, item: ItemType, item_id: str, response: Response,
                     capture: dict[str, Any], result: dict[str, Any]) -> list[dict[str, Any]]:

@@ -13,8 +13,10 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from datetime import tzinfo
 from typing import Any, Iterator
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from spiders.fields import PARSERS
 
@@ -26,7 +28,7 @@ SIZE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
 
 TOP_KEYS = {"name", "description", "contact", "vars", "scope", "politeness", "items"}
 SCOPE_KEYS = {"allowed_hosts"}
-ITEM_KEYS = {"url", "parse", "table", "ids", "fields", "discover", "states"}
+ITEM_KEYS = {"url", "parse", "table", "ids", "fields", "discover", "states", "timezone"}
 IDS_KEYS = {"start", "stop", "pad", "format", "order", "stop_after_missing"}
 FIELD_KEYS = {"id", "author", "created_at", "text", "deleted", "media"}
 STATES_KEYS = {"missing_status", "forbidden_status", "login_url", "missing_if", "forbidden_if"}
@@ -123,6 +125,7 @@ class ItemType:
     login_url: re.Pattern | None = None
     missing_if: Any = None
     forbidden_if: Any = None
+    timezone: tzinfo | None = None  # of created_at values written without an offset
 
     def url_for(self, item_id: str) -> str:
         """The URL of one item: ``{id}`` percent-encoded, or the ID itself if url is ``{id}``."""
@@ -415,6 +418,7 @@ def _item(source: str, name: str, spec: Any, all_items: dict) -> ItemType:
         raise ProfileError(source, f"{prefix}.states.login_url", f"bad regular expression: {exc}") from None
     return ItemType(
         name=name, url=url, parse=parse, table=table,
+        timezone=_timezone(source, f"{prefix}.timezone", spec.get("timezone")),
         ids=_ids(source, f"{prefix}.ids", spec.get("ids")),
         fields=fields, discover=discover,
         missing_status=_statuses(source, f"{prefix}.states.missing_status",
@@ -424,6 +428,18 @@ def _item(source: str, name: str, spec: Any, all_items: dict) -> ItemType:
         login_url=login_re, missing_if=conditions.get("missing_if"),
         forbidden_if=conditions.get("forbidden_if"),
     )
+
+
+def _timezone(source: str, key: str, name: Any) -> tzinfo | None:
+    if name is None:
+        return None
+    try:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ProfileError(source, key, f"{name!r} is not a time zone name: write e.g. "
+                                        "\"UTC\" or \"Europe/Berlin\" (IANA names)") from None
 
 
 def _url_template(source: str, key: str, url: Any) -> str:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,17 @@ def test_every_walked_item_ends_in_the_state_the_platform_implies(crawl: Crawl) 
     assert "archived" in ledger.values() and "missing" in ledger.values()
 
 
+def as_utc(served: str | None) -> str | None:
+    """The time a platform served, as lifeboat stores it: ISO 8601 UTC to the second
+    (spiders/profiles/README.md); a time without an offset is kept as local time."""
+    if served is None:
+        return None
+    moment = datetime.fromisoformat(served.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def test_posts_carry_author_time_and_text_as_served(crawl: Crawl) -> None:
     posts = {row["id"]: row for row in crawl.db["posts"].rows}
     expected = [e for e in crawl.fixture.expected() if e.state in ("archived", "deleted")
@@ -96,7 +108,7 @@ def test_posts_carry_author_time_and_text_as_served(crawl: Crawl) -> None:
         post = posts[item.id]
         assert post["profile"] == crawl.fixture.profile
         assert post["author"] == item.author, item
-        assert post["created_at"] == item.created_at, item
+        assert post["created_at"] == as_utc(item.created_at), item
         assert post["deleted"] == (item.state == "deleted"), item
         if item.text:
             assert item.text in post["text"], item

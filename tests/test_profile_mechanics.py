@@ -43,7 +43,18 @@ class MechanicsFixture(PlatformFixture):
         self.media["/cdn/new york.jpg"] = "newyork.jpg"
 
     def routes(self):
-        return [(r"/api/posts/(\d+)", self.post), (r"/m/.*", self.redirect)]
+        return [(r"/api/posts/(\d+)", self.post), (r"/m/.*", self.redirect),
+                (r"/api/times/(\d+)", self.time)]
+
+    TIMES = {1: 1609941909, 2: "1609941909123", 3: "2021-01-06T15:05:09.250+01:00",
+             4: "Wed, 06 Jan 2021 09:05:09 -0500", 5: "2021-01-06 15:05:09",
+             6: 1609941909123, 7: "last Tuesday"}
+
+    def time(self, request) -> Reply:
+        number = int(request.match.group(1))
+        if number not in self.TIMES:
+            return json_reply({}, 404)
+        return json_reply({"id": number, "published": self.TIMES[number]})
 
     def post(self, request) -> Reply:
         number = int(request.match.group(1))
@@ -140,3 +151,36 @@ def test_datasette_joins_redirected_media_to_their_posts(redirect_job):
                      (fixture.url("/cdn/paris.jpg"),)).fetchone()[0]
     carried = {row[0] for row in db.execute(POSTS_CARRYING_SQL, {"sha256": sha})}
     assert carried == {"1", "2", "3"}
+
+
+TIMES_PROFILE = """
+[items.post]
+url = "${base}/api/times/{id}"
+table = "posts"
+timezone = "Europe/Paris"
+[items.post.ids]
+start = 1
+stop = 7
+[items.post.fields]
+created_at = "published"
+"""
+
+
+def test_created_at_is_iso_8601_utc_whatever_the_platform_wrote(tmp_path):
+    with serve(MechanicsFixture()) as fixture:
+        result = run_profile(loopback_profile("times", TIMES_PROFILE), tmp_path / "p.toml",
+                             tmp_path / "job", fixture.base)
+    stored = dict(rows(tmp_path / "job", "SELECT id, created_at FROM posts"))
+    assert stored == {str(n): "2021-01-06T14:05:09Z" for n in range(1, 7)} | {
+        "7": "last Tuesday"}
+    raw = dict(rows(tmp_path / "job", "SELECT id, raw FROM posts"))
+    assert '"1609941909123"' in raw["2"]  # the value as served stays in raw
+    # the day facet and the time-window query find them
+    assert rows(tmp_path / "job", "SELECT count(*) FROM posts WHERE date(created_at) = "
+                                  "'2021-01-06'") == [(6,)]
+    from datasette_plugins.queries import CANNED_QUERIES
+    window = rows(tmp_path / "job", CANNED_QUERIES["posts_in_time_window"]["sql"].replace(
+        ":start", "'2021-01-06T14:00:00Z'").replace(":end", "'2021-01-06T15:00:00Z'"))
+    assert len(window) == 6
+    # the one value that is no time is stored as given, and the crawl says so
+    assert "not a time lifeboat reads" in result.stderr
