@@ -14,8 +14,10 @@ headers. The body arrives de-chunked and ``Transfer-Encoding`` is dropped, as Tw
 did; ``Connection`` and ``Keep-Alive``, which Twisted also dropped, are archived. Errors without an answer are Scrapy's exceptions, caused by Twisted's
 ``ResponseFailed`` / ``ResponseNeverReceived`` with the same reasons Twisted gave
 (``ParseError``, ``ConnectionDone``), which ``spiders.idwalk.error_state`` words.
-Left out: proxies, ``bindaddress``, the ``headers_received`` / ``bytes_received`` signals
-(nothing in lifeboat listens), ``response.certificate``, HTTP/2, and Twisted's leniency
+An answer carrying ``Retry-After`` sends lifeboat's ``RETRY_AFTER_HEARD`` signal as soon as
+its headers are parsed, before its body is read (``spiders.middlewares`` pauses the host
+there). Left out: proxies, ``bindaddress``, the ``headers_received`` / ``bytes_received``
+signals (nothing in lifeboat listens), ``response.certificate``, HTTP/2, and Twisted's leniency
 for header lines without a colon (llhttp refuses the answer: a ``ParseError``).
 """
 
@@ -27,7 +29,7 @@ import logging
 import socket
 import ssl
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import httptools
 from scrapy.core.downloader.handlers.base import BaseDownloadHandler
@@ -54,6 +56,10 @@ if TYPE_CHECKING:
     from scrapy.http import Response
 
 logger = logging.getLogger(__name__)
+
+# signal sent (request, status, retry_after: the header's text) when an answer's head
+# carries Retry-After, before its body is read
+RETRY_AFTER_HEARD = object()
 
 MAX_HEADER_LINE = 16384  # one header over this ends the exchange (Twisted's line limit)
 MAX_HEAD = 1 << 20  # all header lines together (thousands of small ones still pass)
@@ -88,9 +94,12 @@ def _parse_error(data: bytes, exc: Exception) -> ParseError:
 class _HttpConnection(asyncio.Protocol):
     """One HTTP/1.1 connection; one exchange at a time, its state held on the protocol."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, key: tuple[str, str, int]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, key: tuple[str, str, int],
+                 heard_retry_after: Callable[[Request, int, bytes], None] | None = None) -> None:
         self.loop = loop
         self.key = key
+        self.heard_retry_after = heard_retry_after
+        self.request: Request | None = None
         self.transport: asyncio.Transport | None = None
         self.ip_address: Any = None
         self.closed = False
@@ -196,6 +205,7 @@ class _HttpConnection(asyncio.Protocol):
             return
         self.head_done = True
         self.latency = time.monotonic() - self.started
+        retry_after = None
         for name, value in self.headers:
             lower = name.lower()
             if lower == b"content-length":
@@ -203,6 +213,10 @@ class _HttpConnection(asyncio.Protocol):
             elif lower == b"transfer-encoding":
                 self.transfer_encoded = True
                 self.chunked = b"chunked" in value.lower()
+            elif lower == b"retry-after":
+                retry_after = value
+        if retry_after is not None and self.heard_retry_after is not None:
+            self.heard_retry_after(self.request, status, retry_after)  # type: ignore[arg-type]
         if self.is_head:  # no body follows, whatever Content-Length says
             self._finish()
             return
@@ -300,6 +314,7 @@ class LeanHttpDownloadHandler(BaseDownloadHandler):
             if conn is None:
                 conn = await self._connect(loop, key, url, timeout, deadline)
             conn.request_text = f"<{request.method} {url}>"
+            conn.request = request
             timer = loop.call_later(max(0.0, deadline - time.monotonic()),
                                     conn.timeout, url, timeout)
             try:
@@ -385,7 +400,8 @@ class LeanHttpDownloadHandler(BaseDownloadHandler):
             raise NotSupported(f"{type(self).__name__} handles http and https, not {url}")
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: _HttpConnection(loop, key), host, port, **tls),
+                loop.create_connection(lambda: _HttpConnection(loop, key, self._retry_after),
+                                       host, port, **tls),
                 max(0.0, deadline - time.monotonic()))
         except (TimeoutError, asyncio.TimeoutError) as exc:
             raise DownloadTimeoutError(
@@ -398,6 +414,13 @@ class LeanHttpDownloadHandler(BaseDownloadHandler):
             raise DownloadFailedError(f"connecting to {host}:{port}: "
                                       f"{exc.__class__.__name__}: {exc}") from exc
         return conn
+
+    def _retry_after(self, request: Request, status: int, value: bytes) -> None:
+        """An answer's head carries Retry-After: tell its listeners now, not once the body
+        is in (``RETRY_AFTER_HEARD``; they pause the host before queued requests go)."""
+        self.crawler.signals.send_catch_log(
+            signal=RETRY_AFTER_HEARD, request=request, status=status,
+            retry_after=value.decode("latin-1"))
 
     async def close(self) -> None:
         self.closing = True

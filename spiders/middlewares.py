@@ -5,6 +5,13 @@ retryable statuses and network errors) it retries after a delay: the server's
 ``Retry-After`` when given (and then the whole host pauses for that long), otherwise
 ``backoff_base * 2**(attempt-1)`` capped at ``backoff_max``. Every request sent, response
 received and retry decided is written to ``logs/requests.log``.
+
+The host pauses from the moment a 429/503's head with ``Retry-After`` arrives (the download
+handler's ``RETRY_AFTER_HEARD`` signal), before its body is read and before Scrapy's
+downloader hands the next queued request to the handler: the pause holds requests waiting
+in this middleware and those already queued in Scrapy's download slot. Measured against a
+server answering every 40th request 429 + ``Retry-After: 2`` at concurrency 8: pausing when
+the 429 reached this middleware let 62 requests arrive within 1.5 s of the ten 429s.
 """
 
 from __future__ import annotations
@@ -15,13 +22,15 @@ import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import call_later
 from scrapy.utils.misc import load_object
+
+from spiders.http_handler import RETRY_AFTER_HEARD
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -73,6 +82,7 @@ class PoliteRetryMiddleware:
         self.exception_names = settings.getlist("RETRY_EXCEPTIONS")
         self.paused_until: dict[str, float] = {}
         self.other_maxsize = settings.getint("LIFEBOAT_OTHER_MAXSIZE")
+        crawler.signals.connect(self.retry_after_heard, signal=RETRY_AFTER_HEARD)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PoliteRetryMiddleware:
@@ -107,6 +117,16 @@ class PoliteRetryMiddleware:
         self.job.log_request("send", slot, request.url)
         return None
 
+    def retry_after_heard(self, request: Request, status: int, retry_after: str) -> None:
+        """A 429/503 head with Retry-After has just arrived: pause its host now."""
+        seconds = parse_retry_after(retry_after) if status in PAUSE_STATUSES else None
+        if seconds is None or request.meta.get("dont_retry"):
+            return
+        request.meta["lifeboat_paused_at"] = time.time()
+        self.job.log_request("pause", self._slot(request), request.url, status, retry_after)
+        self._pause_host(self._slot(request), min(seconds, self.retry_after_max),
+                         f"HTTP {status} on {request.url}")
+
     def process_response(self, request: Request, response: Response) -> Request | Response:
         slot = self._slot(request)
         header = response.headers.get("Retry-After")
@@ -133,7 +153,9 @@ class PoliteRetryMiddleware:
         attempt = request.meta.get("retry_times", 0) + 1
         delay = retry_delay(attempt, retry_after, self.base, self.cap, self.retry_after_max)
         slot = self._slot(request)
-        if retry_after is not None:  # the host asked for a pause: honour it, retry or not
+        paused_at = request.meta.pop("lifeboat_paused_at", None)  # by retry_after_heard
+        if retry_after is not None and paused_at is None:
+            # the host asked for a pause (and the handler did not say so at its head)
             self._pause_host(slot, delay, f"{reason} on {request.url}")
         if retry_after is not None and retry_after > self.retry_after_max:
             # retrying sooner than asked is rude, waiting that long stalls the crawl: give
@@ -147,7 +169,7 @@ class PoliteRetryMiddleware:
                                 max_retry_times=self.max_retry_times)
         if new is None:
             return None
-        new.meta["lifeboat_not_before"] = time.time() + delay
+        new.meta["lifeboat_not_before"] = (paused_at or time.time()) + delay
         self.job.log_request("retry", slot, request.url, "",
                              f"{reason}; attempt {attempt + 1} in {delay:.2f} s"
                              + (" (Retry-After)" if retry_after is not None else ""))
@@ -156,21 +178,29 @@ class PoliteRetryMiddleware:
     def _pause_host(self, slot: str, delay: float, why: str) -> None:
         until = time.time() + delay
         self.paused_until[slot] = max(self.paused_until.get(slot, 0.0), until)
-        self._pause_download_slot(slot, delay)
+        hold_download_slot(self.crawler, slot, self.paused_until[slot] - time.time())
         logger.info("Retry-After %.1f s (%s): pausing host %s until %s", delay, why, slot,
                     datetime.fromtimestamp(until, timezone.utc).isoformat())
         self.crawler.stats.inc_value("lifeboat/retry_after_honoured")
 
-    def _pause_download_slot(self, slot_key: str, delay: float) -> None:
-        """Hold requests already queued in Scrapy's download slot for this host too.
 
-        Uses the slot's ``latercall`` (Scrapy's own delay timer); when it fires, the
-        downloader re-checks its delays and carries on.
-        """
-        downloader = self.crawler.engine.downloader
-        slot = downloader.slots.get(slot_key)
-        if slot is None or not hasattr(slot, "latercall"):
+def hold_download_slot(crawler: Crawler, slot_key: str, delay: float) -> None:
+    """Hold the requests already queued in Scrapy's download slot for this host too.
+
+    Uses the slot's ``latercall`` (Scrapy's own delay timer, which its downloader checks
+    before handing out a queued request); when it fires, the downloader carries on. A
+    timer set to fire later than ``delay`` is left alone.
+    """
+    downloader = crawler.engine.downloader
+    slot = downloader.slots.get(slot_key)
+    if slot is None or not hasattr(slot, "latercall"):
+        return
+    holds: dict[str, tuple[Any, float]] = downloader.__dict__.setdefault("lifeboat_holds", {})
+    when = time.monotonic() + delay
+    if slot.latercall is not None:
+        held, until = holds.get(slot_key, (None, 0.0))
+        if held is slot and until >= when:
             return
-        if slot.latercall is not None:
-            slot.latercall.cancel()
-        slot.latercall = call_later(delay, downloader._latercall, slot)
+        slot.latercall.cancel()
+    holds[slot_key] = (slot, when)
+    slot.latercall = call_later(delay, downloader._latercall, slot)

@@ -45,7 +45,7 @@ def user_agent(contact: str) -> str:
 # (IdWalkThrottle instead), LogStats (its "scraped N items" would say 0: results go to the
 # row store, not through Scrapy items; the progress bar and `lifeboat status` tell progress).
 DOWNLOADER_MIDDLEWARES_BASE = {
-    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": 100,
+    "spiders.robots.RobotsTxtFirstMiddleware": 100,  # Scrapy's, every waiter served
     "scrapy.downloadermiddlewares.downloadtimeout.DownloadTimeoutMiddleware": 350,
     "scrapy.downloadermiddlewares.defaultheaders.DefaultHeadersMiddleware": 400,
     "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": 500,

@@ -1,11 +1,13 @@
 """Cross-worker politeness: a ``Retry-After`` seen by one worker slows every worker.
 
-``SharedPauseRecord`` (before ``PoliteRetryMiddleware`` on the response path) writes a
-429/503 ``Retry-After`` into Redis as ``lifeboat:<profile>:pause:<host>`` with that
-expiry; ``SharedPauseWait`` (before it on the request path, so ``logs/requests.log``
-only shows requests really sent) holds every request to a paused host until the pause
-has run out. Workers look the pause up at most every ``LIFEBOAT_SHARED_PAUSE_CHECK``
-seconds per host, so a busy crawl costs Redis a few calls a second.
+``SharedPauseRecord`` writes a 429/503 ``Retry-After`` into Redis as
+``lifeboat:<profile>:pause:<host>`` with that expiry as soon as the answer's head arrives
+(the download handler's ``RETRY_AFTER_HEARD`` signal); ``SharedPauseWait`` (before
+``PoliteRetryMiddleware`` on the request path, so ``logs/requests.log`` only shows requests
+really sent) holds every request to a paused host until the pause has run out, and holds
+the requests already queued in Scrapy's download slot for that host too. Workers look the
+pause up at most every ``LIFEBOAT_SHARED_PAUSE_CHECK`` seconds per host, so a busy crawl
+costs Redis a few calls a second.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from urllib.parse import urlsplit
 
 from scrapy.exceptions import NotConfigured
 
-from spiders.middlewares import PAUSE_STATUSES, parse_retry_after
+from spiders.http_handler import RETRY_AFTER_HEARD
+from spiders.middlewares import PAUSE_STATUSES, hold_download_slot, parse_retry_after
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
-    from scrapy.http import Request, Response
+    from scrapy.http import Request
 
     from spiders.chunks import ChunkQueue
 
@@ -64,8 +67,11 @@ class SharedPauseWait(_SharedPause):
             now = time.time()
             checked, until = self.known.get(host, (0.0, 0.0))
             if now - checked >= self.check_every:
+                before = until
                 until = now + self.queue.host_pause(host)
                 self.known[host] = (now, until)
+                if until > max(before, now) + 0.05:  # news of another worker's pause
+                    hold_download_slot(self.crawler, host, until - now)
             if until <= now:
                 return None
             self.crawler.stats.inc_value("lifeboat/shared_pause_waits")
@@ -73,13 +79,15 @@ class SharedPauseWait(_SharedPause):
 
 
 class SharedPauseRecord(_SharedPause):
-    """Downloader middleware: publish a 429/503 Retry-After to every worker."""
+    """Publishes a 429/503 Retry-After to every worker as its head arrives (listed with
+    the downloader middlewares so that it is made with them; it handles no response)."""
 
-    def process_response(self, request: Request, response: Response) -> Response:
-        header = response.headers.get("Retry-After")
-        if response.status not in PAUSE_STATUSES or not header:
-            return response
-        seconds = parse_retry_after(header.decode("latin-1"))
+    def __init__(self, crawler: Crawler):
+        super().__init__(crawler)
+        crawler.signals.connect(self.retry_after_heard, signal=RETRY_AFTER_HEARD)
+
+    def retry_after_heard(self, request: Request, status: int, retry_after: str) -> None:
+        seconds = parse_retry_after(retry_after) if status in PAUSE_STATUSES else None
         if seconds:
             host = _host(request)
             left = self.queue.pause_host(host, min(seconds, self.cap))
@@ -87,4 +95,3 @@ class SharedPauseRecord(_SharedPause):
             self.crawler.stats.inc_value("lifeboat/shared_pauses_published")
             logger.info("Retry-After %.1f s on %s: every worker pauses %s", seconds,
                         request.url, host)
-        return response

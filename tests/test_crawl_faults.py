@@ -49,10 +49,14 @@ def test_transient_answers_are_retried_not_archived(faulty_job):
 
 
 def test_retry_after_respected(faulty_job):
-    """After a 429/503 with Retry-After: S, nothing is sent to that host for S seconds."""
+    """After a 429/503 with Retry-After: S, nothing is sent to that host for S seconds
+    from the moment its head arrived (the "pause" line, logged before the body is read)."""
     log = read_log(faulty_job)
     pauses = [(when, slot, float(detail)) for when, event, slot, status, _, detail in log
-              if event == "recv" and status in ("429", "503") and detail]
+              if event == "pause"]
+    limited = [url for _, event, _, status, url, detail in log
+               if event == "recv" and status in ("429", "503") and detail]
+    assert len(pauses) == len(limited)
     assert pauses
     assert all(seconds == RETRY_AFTER for _, _, seconds in pauses)
     sends = [(when, slot, url) for when, event, slot, _, url, _ in log if event == "send"]
