@@ -3,7 +3,7 @@
 #   ./bootstrap.sh demo   -> set up, then `lifeboat demo` (crawl the demo platform, serve Datasette)
 #   ./bootstrap.sh test   -> set up, then run the whole test suite
 # Installs what is missing: Debian packages with apt-get (ExifTool >= 12.24, and for the
-# tests wget, redis-server and chromium), Python packages into ./.venv.
+# tests wget, redis-server, chromium and openssl), Python packages into ./.venv.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -30,6 +30,7 @@ if [ "$want" = test ]; then
     command -v wget >/dev/null || missing+=(wget)
     command -v redis-server >/dev/null || missing+=(redis-server)
     command -v chromium >/dev/null || missing+=(chromium)
+    command -v openssl >/dev/null || missing+=(openssl)   # the loopback TSA of tests/test_seal.py
     if [ ${#missing[@]} -gt 0 ]; then echo "bootstrap: installing ${missing[*]}"; apt_install "${missing[@]}"; fi
 fi
 

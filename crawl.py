@@ -218,16 +218,45 @@ def export(job_dir: Path, fmt: str, output: Path | None) -> None:
 
 @cli.command()
 @job_dir_argument
-def verify(job_dir: Path) -> None:
+@click.option("--tsa-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, metavar="FILE",
+              help="CA certificate(s) (PEM) of the TSAs: check each seal's signer against "
+                   "them (without: only that the token is intact).")
+def verify(job_dir: Path, tsa_ca: Path | None) -> None:
     """Re-read every WARC and check digests and DB<->WARC consistency; exit 1 on a problem.
+
+    Also checks every seal in DIR/seals/ (see `lifeboat seal`) and prints its time.
 
     Example:
 
-        lifeboat verify jobs/demo
+        lifeboat verify jobs/demo --tsa-ca tsa-ca.pem
     """
     from archive.verify import run_verify_command
 
-    sys.exit(run_verify_command(job_dir=job_dir))
+    sys.exit(run_verify_command(job_dir=job_dir, tsa_ca=tsa_ca))
+
+
+@cli.command()
+@job_dir_argument
+@click.option("--tsa", "tsas", multiple=True, metavar="URL",
+              help="RFC 3161 time-stamping authority (repeatable: one token from each).")
+@click.option("--timeout", default=20.0, show_default=True, type=float,
+              help="Seconds to wait for each TSA.")
+def seal(job_dir: Path, tsas: tuple[str, ...], timeout: float) -> None:
+    """Hash every WARC file of DIR into a manifest and time-stamp it (RFC 3161).
+
+    Writes DIR/seals/<job>-<time>.manifest (sha256sum format) and beside it one token
+    per TSA (.manifest.tsr, .manifest.2.tsr, ...). First retries tokens queued while a
+    TSA was unreachable; without --tsa it only does that. Exit 1 if a token is still
+    queued.
+
+    Example:
+
+        lifeboat seal jobs/demo --tsa https://freetsa.org/tsr
+    """
+    from archive.seal import run_seal_command
+
+    sys.exit(run_seal_command(job_dir=job_dir, tsas=tsas, timeout=timeout))
 
 
 @cli.command()

@@ -8,7 +8,9 @@ Three layers of checks, each problem named with its WARC file and offset:
    URL) whose payload SHA-256 matches, a revisit through the record it refers to; every
    ``posts`` and ``media`` row has its capture, and a media row's SHA-256 is its payload's;
 3. the ledger: every ID in exactly one state, and that state terminal (archived, missing,
-   deleted, forbidden, failed), and agreeing with the ``posts`` table.
+   deleted, forbidden, failed), and agreeing with the ``posts`` table;
+4. the seals in ``DIR/seals/`` (``archive.seal``): manifest hashes against the files, each
+   time-stamp token against its manifest and its signature.
 
 DIR is a job directory (``warc/`` + ``archive.db``) or any directory of WARC files from any
 tool (``*.warc``, ``*.warc.gz``, ``*.arc``, ``*.arc.gz``), which gets the WARC checks only.
@@ -74,24 +76,32 @@ class VerifyReport:
     ledger_states: Counter = field(default_factory=Counter)
     has_db: bool = False
     problems: list[Problem] = field(default_factory=list)
+    seals: list = field(default_factory=list)  # archive.seal.SealCheck, one per manifest
+    unsealed: list[str] = field(default_factory=list)  # WARC files in no manifest (if any)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def run_verify_command(job_dir: Path) -> int:
+def run_verify_command(job_dir: Path, tsa_ca: Path | None = None) -> int:
     """The CLI: verify, print the summary and every problem, return the exit code."""
+    from archive.tsa import TsaError
+
     try:
-        report = verify_job(job_dir)
+        report = verify_job(job_dir, tsa_ca=tsa_ca)
     except NothingToVerify as exc:
         raise click.ClickException(f"{job_dir}: {exc.__doc__}") from exc
+    except TsaError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(format_report(report))
     return 0 if report.ok else 1
 
 
-def verify_job(job_dir: Path, progress: bool | None = None) -> VerifyReport:
-    """Run every check on ``job_dir``; ``progress`` None shows a bar on big archives."""
+def verify_job(job_dir: Path, progress: bool | None = None,
+               tsa_ca: Path | None = None) -> VerifyReport:
+    """Run every check on ``job_dir``; ``progress`` None shows a bar on big archives;
+    ``tsa_ca`` holds the CA certificates the seals' TSAs must chain to."""
     job_dir = Path(job_dir)
     db_path = job_dir / "archive.db"
     report = VerifyReport(job_dir=job_dir, has_db=db_path.is_file())
@@ -102,6 +112,7 @@ def verify_job(job_dir: Path, progress: bool | None = None) -> VerifyReport:
         index = _scan_files(files, report, progress)
         if db is not None:
             _check_db(db, job_dir, index, report)
+    _check_seals(job_dir, files, tsa_ca, report)
     return report
 
 
@@ -134,6 +145,7 @@ def format_report(report: VerifyReport) -> str:
                      + (f" ({states})" if states else ""))
     else:
         lines.append("database: none (no archive.db); WARC checks only")
+    lines += _seal_lines(report)
     located = sorted((p for p in report.problems if p.filename is not None),
                      key=lambda p: (p.filename, p.offset if p.offset is not None else -1))
     for problem in located + [p for p in report.problems if p.filename is None]:
@@ -407,6 +419,50 @@ def _check_ledger_against_posts(db, item_types: dict[str, str], report: VerifyRe
             report.problems.append(Problem(
                 f"ledger: {row['item_type']} {row['id']} is {row['state']} in the ledger but "
                 f"{expected} in the posts table (an ID in two states)", **where))
+
+
+# -- seals -----------------------------------------------------------------------------
+
+def _check_seals(job_dir: Path, files: list[Path], tsa_ca: Path | None,
+                 report: VerifyReport) -> None:
+    from archive.seal import check_seals
+
+    report.seals = check_seals(job_dir, tsa_ca)
+    if not report.seals:
+        return
+    covered = {name for check in report.seals for name in check.files}
+    warc_dir = job_dir / "warc"
+    report.unsealed = [p.name for p in files if p.parent.resolve() == warc_dir.resolve()
+                       and p.name not in covered]
+    for check in report.seals:
+        for message, warc_name in check.problems:
+            report.problems.append(Problem(f"seal: {message}", str(check.manifest)))
+
+
+def _seal_lines(report: VerifyReport) -> list[str]:
+    """One line per seal (its files and each token's time), as printed by verify."""
+    if not report.seals:
+        return []
+    lines = [f"seals: {len(report.seals)} manifest(s) in seals/"]
+    for check in report.seals:
+        name = _relative(str(check.manifest), report.job_dir)
+        status = "problems below" if check.problems else "hashes match"
+        lines.append(f"seal {name}: {len(check.files)} WARC file(s), {status}")
+        for token_file, token, trusted in check.tokens:
+            how = "signature checked against --tsa-ca" if trusted else \
+                "token intact (its signer not checked: give --tsa-ca FILE)"
+            lines.append(f"  {token_file.name}: time-stamped {token.gen_time.isoformat()} "
+                         f"by {token.tsa_name}; {how}")
+        if not check.tokens and not check.queued and not check.problems:
+            lines.append("  no time-stamp token")
+        if check.queued:
+            lines.append(f"  {check.queued} token(s) still queued: run `lifeboat seal "
+                         f"{report.job_dir}` to ask the TSA again")
+    if report.unsealed:
+        lines.append(f"not in any seal: {len(report.unsealed)} WARC file(s) "
+                     f"({', '.join(report.unsealed[:5])}"
+                     + (", ..." if len(report.unsealed) > 5 else "") + ")")
+    return lines
 
 
 # -- helpers ---------------------------------------------------------------------------
