@@ -90,15 +90,19 @@ TABLES: dict[str, dict] = {
         "description": "What ExifTool read from each distinct media file: GPS position, "
                        "capture time, camera. Coordinates are signed decimal degrees "
                        "(south and west negative).",
-        "sort_desc": "captured_at",
-        "facets": ["make", "model", "mime_type", {"date": "captured_at"}],
+        "sort_desc": "captured_at_utc",
+        "facets": ["make", "model", "mime_type", {"date": "captured_at_utc"}],
         "columns": {
             "sha256": "SHA-256 of the media file.",
             "latitude": "GPS latitude, decimal degrees (negative = south).",
             "longitude": "GPS longitude, decimal degrees (negative = west).",
             "altitude": "GPS altitude in metres (negative = below sea level).",
-            "captured_at": "When the photo or video was taken (ISO 8601; UTC where the "
-                           "file says so).",
+            "captured_at": "When the photo or video was taken, as the file gives it: the "
+                           "camera's local time, with its UTC offset when the file has one "
+                           "(ISO 8601).",
+            "captured_at_utc": "The same moment in UTC (ISO 8601, Z): what sorting, the "
+                               "day facet and time queries use. Empty when the file gives "
+                               "no time zone (its UTC time is then unknown).",
             "make": "Camera or phone maker.",
             "model": "Camera or phone model.",
             "software": "Software that wrote the file.",
@@ -136,14 +140,17 @@ TABLES: dict[str, dict] = {
     "geotagged_media": {
         "description": "The map: every distinct photo or video with a GPS position. Click "
                        "a marker for a thumbnail and its evidence page.",
-        "sort": "captured_at",
-        "facets": ["make", "model", "mime_type", "gps_flag"],
+        "sort": "captured_at_utc",
+        "facets": ["make", "model", "mime_type"],
         "columns": {
             "sha256": "SHA-256 of the media file (opens its evidence page).",
             "latitude": "GPS latitude, decimal degrees.",
             "longitude": "GPS longitude, decimal degrees.",
             "altitude": "GPS altitude in metres.",
-            "captured_at": "When it was taken, from the file's metadata.",
+            "captured_at": "When it was taken: the camera's local time (with its UTC offset "
+                           "when the file has one).",
+            "captured_at_utc": "When it was taken, in UTC (empty when the file gives no "
+                               "time zone).",
             "make": "Camera or phone maker.",
             "model": "Camera or phone model.",
             "mime_type": "File type.",
@@ -165,7 +172,9 @@ TABLES: dict[str, dict] = {
             "latitude": "GPS latitude, decimal degrees.",
             "longitude": "GPS longitude, decimal degrees.",
             "altitude": "GPS altitude in metres.",
-            "captured_at": "When the media was taken, from its metadata.",
+            "captured_at": "When the media was taken: the camera's local time.",
+            "captured_at_utc": "When the media was taken, in UTC (empty when the file "
+                               "gives no time zone).",
             "make": "Camera or phone maker.",
             "model": "Camera or phone model.",
             **WARC_COLUMNS,

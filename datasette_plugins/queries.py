@@ -26,6 +26,7 @@ mm.latitude as latitude,
 mm.longitude as longitude,
 mm.altitude as altitude,
 mm.captured_at as captured_at,
+mm.captured_at_utc as captured_at_utc,
 mm.make as make,
 mm.model as model
 """
@@ -51,7 +52,8 @@ order by p.created_at, p.id, pm.media_url
 
 EXPORT_COLUMNS = [
     "post_id", "author", "post_created_at", "post_url", "media_url", "sha256", "latitude",
-    "longitude", "altitude", "captured_at", "make", "model", "warc_filename", "warc_offset",
+    "longitude", "altitude", "captured_at", "captured_at_utc", "make", "model",
+    "warc_filename", "warc_offset",
 ]
 
 # One row per distinct geotagged payload, with a datasette-cluster-map popup. No ORDER BY
@@ -68,7 +70,7 @@ select
     where m2.sha256 = mm.sha256) as posts,
   json_object(
     'image', '/-/thumb/' || mm.sha256,
-    'title', coalesce(mm.captured_at, 'capture time unknown'),
+    'title', coalesce(mm.captured_at_utc, mm.captured_at, 'capture time unknown'),
     'description', trim(coalesce(mm.make, '') || ' ' || coalesce(mm.model, '') || ' '
                         || coalesce(mm.mime_type, '')),
     'link', '/-/evidence/' || mm.sha256
@@ -120,7 +122,8 @@ CANNED_QUERIES = {
                        "kilometres of (lat, lon), nearest first.",
         "sql": f"""
 select
-  sha256, latitude, longitude, altitude, captured_at, make, model, mime_type,
+  sha256, latitude, longitude, altitude, captured_at_utc, captured_at, make, model,
+  mime_type,
   round(distance_km(latitude, longitude, cast(:lat as real), cast(:lon as real)), 3)
     as distance_km,
   popup
@@ -146,13 +149,26 @@ order by created_at
     "geotagged_media_per_hour": {
         "title": "Geotagged media per hour of capture",
         "description": "How many distinct geotagged photos and videos were shot in each "
-                       "hour (UTC where the file says so), from their ExifTool capture time.",
+                       "hour (UTC), from their ExifTool capture time. Files that do not "
+                       "give their time zone have no UTC time and are left out.",
         "sql": """
-select strftime('%Y-%m-%dT%H:00', captured_at) as hour, count(*) as media
+select strftime('%Y-%m-%dT%H:00Z', captured_at_utc) as hour, count(*) as media
 from geotagged_media
-where captured_at is not null
+where captured_at_utc is not null
 group by hour
 order by hour
+""",
+    },
+    "media_taken_in_time_window": {
+        "title": "Photos and videos taken in a time window",
+        "description": "Media whose capture time (UTC, from the file) lies between start "
+                       "and end (ISO 8601 UTC, e.g. 2021-01-06T14:00:00Z), oldest first, "
+                       "with the local time the camera recorded.",
+        "sql": """
+select sha256, captured_at_utc, captured_at, latitude, longitude, make, model, mime_type
+from media_metadata
+where captured_at_utc >= :start and captured_at_utc < :end
+order by captured_at_utc
 """,
     },
     # CROSS JOIN keeps SQLite's join order: from the geotagged media out to their posts,

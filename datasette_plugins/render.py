@@ -10,6 +10,16 @@ from markupsafe import Markup, escape
 from datasette_plugins.queries import POST_MEDIA_SQL
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
+# Decimals shown for positions: 6 is ~0.1 m of latitude, below any GPS's accuracy, and
+# hides float noise from the EXIF rationals (52.3615789999194 shows as 52.361579).
+SHOWN_DECIMALS = {"latitude": 6, "longitude": 6, "altitude": 1, "distance_km": 3}
+
+
+def rounded(column: str, value) -> str | None:
+    """``value`` with the decimals SHOWN_DECIMALS gives ``column``; None to decline."""
+    if column not in SHOWN_DECIMALS or not isinstance(value, float):
+        return None
+    return f"{value:.{SHOWN_DECIMALS[column]}f}"
 
 
 def media_preview(sha256: str, content_type: str | None) -> Markup:
@@ -59,7 +69,10 @@ def capture_link(value, capture_id) -> Markup:
 
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
-    """Media as previews, post text with its media, media URLs and captures as links."""
+    """Media as previews, post text with its media, media URLs and captures as links,
+    positions without float noise."""
+    if (shown := rounded(column, value)) is not None:
+        return shown
     if column == "sha256" and isinstance(value, str) and SHA256.fullmatch(value):
         return media_preview(value, row_value(row, "content_type", "mime_type"))
     if table == "posts" and column == "text":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Mapping, NamedTuple
 
 from metadata.composite import with_composites
@@ -246,6 +246,19 @@ def iso_datetime(value: Any, *, offset: Any = None, subsec: Any = None,
     return f"{date}T{clock}{fraction}{zone or ''}"
 
 
+def utc_time(value: str | None) -> str | None:
+    """An ISO 8601 time with a zone (``Z`` or ``+hh:mm``) as UTC, ``YYYY-MM-DDTHH:MM:SS[.fff]Z``;
+    None for a time without a zone (the camera's local clock: its UTC is unknown)."""
+    if not value or not re.search(r"(Z|[+-]\d{2}:?\d{2})$", value.strip()):
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip()).astimezone(timezone.utc)
+    except ValueError:
+        return None
+    millis = f".{when.microsecond // 1000:03d}" if when.microsecond else ""
+    return when.strftime("%Y-%m-%dT%H:%M:%S") + millis + "Z"
+
+
 class TimeTag(NamedTuple):
     """A capture-time tag, the tags holding its sub-seconds and UTC offset, and whether
     it is UTC by definition."""
@@ -369,6 +382,7 @@ def normalise(tags: Tags) -> dict[str, Any]:
         "position_source": where.source if where else None,
         "captured_at": when.value if when else None,
         "captured_at_source": when.source if when else None,
+        "captured_at_utc": utc_time(when.value) if when else None,
         "make": _first_text(tags, ("IFD0:Make", "Keys:Make", "UserData:Make",
                                    "Keys:AndroidManufacturer"), "Make"),
         "model": _first_text(tags, ("IFD0:Model", "Keys:Model", "UserData:Model",

@@ -83,6 +83,9 @@ TABLES: dict[str, dict] = {
             # addition: why a position is doubtful ('null_island', 'latitude_out_of_range',
             # ...; comma-separated), NULL when it looks sound or there is none
             "gps_flag": str,
+            # addition: captured_at in UTC when the file gives its zone, else NULL
+            # (metadata.normalise.utc_time); what sorts, facets and time queries use
+            "captured_at_utc": str,
         },
         "pk": "sha256",
     },
@@ -110,6 +113,7 @@ INDEXES: list[tuple[str, list[str], bool]] = [
     ("ledger", ["state"], False),
     # geotagged_media is ordered by capture time (bench/datasette_pages.py)
     ("media_metadata", ["captured_at"], False),
+    ("media_metadata", ["captured_at_utc"], False),
     # the "media within R km" canned query narrows to a latitude band first
     ("media_metadata", ["latitude"], False),
     # the map (geotagged_media): its count and facets read this index alone, in SHA-256

@@ -201,7 +201,7 @@ async def test_canned_posts_in_time_window(ds):
 
 async def test_canned_geotagged_media_per_hour(ds):
     data = (await ds.client.get("/archive/geotagged_media_per_hour.json?_shape=objects")).json()
-    assert data["rows"] == [{"hour": "2021-01-06T14:00", "media": 2}]
+    assert data["rows"] == [{"hour": "2021-01-06T14:00Z", "media": 2}]
 
 
 async def test_canned_authors_by_geotagged_media(ds):

@@ -142,3 +142,16 @@ def test_export_matches_pairs_and_gps(demo_job, tmp_path):
             expected = None if meta is None else meta[column]
             got = float(row[column]) if row[column] else None
             assert got == expected, (row, column)
+
+
+def test_utc_capture_times_are_the_moments_the_platform_knows(demo_job, demo_platform):
+    """ExifTool reads local times with offsets (e.g. -05:00); captured_at_utc is the UTC
+    moment the demo platform wrote, and sorting by it is sorting by time."""
+    truth = {m["sha256"]: m["captured_at"] for m in demo_platform.truth["media"].values()
+             if m["captured_at"]}
+    rows = query(demo_job, "select sha256, captured_at, captured_at_utc from media_metadata")
+    checked = [r for r in rows if r["sha256"] in truth]
+    assert len(checked) > 10
+    for row in checked:
+        assert row["captured_at_utc"] == truth[row["sha256"]].replace("+00:00", "Z"), row
+    assert any(not r["captured_at"].endswith(("Z", "+00:00")) for r in checked)

@@ -129,3 +129,36 @@ async def test_media_downloads_carry_a_filename(ds, job):
     assert response.headers["content-disposition"].startswith(
         f'attachment; filename="{sha}_photo.jpg"')
     assert response.content == job.payloads[sha]
+
+
+# --- UTC capture times; positions without float noise ---------------------------------------
+
+def test_utc_time_converts_offsets_and_leaves_local_clock_times_alone():
+    from metadata.normalise import utc_time
+
+    assert utc_time("2021-01-06T23:16:12-05:00") == "2021-01-07T04:16:12Z"
+    assert utc_time("2021-01-07T01:48:54+00:00") == "2021-01-07T01:48:54Z"
+    assert utc_time("2021-01-06T23:16:12.5Z") == "2021-01-06T23:16:12.500Z"
+    assert utc_time("2021-01-06T23:16:12") is None  # no zone: UTC unknown
+    assert utc_time(None) is None
+
+
+async def test_media_sorts_and_facets_by_utc_capture_time(ds):
+    data = (await ds.client.get(
+        "/archive/media_metadata.json?_shape=objects&_size=100&mime_type=image/jpeg")).json()
+    rows = [r for r in data["rows"] if r["captured_at_utc"]]
+    utc = [r["captured_at_utc"] for r in rows]
+    assert utc == sorted(utc, reverse=True)
+    assert {"captured_at", "captured_at_utc"} <= set(rows[0])
+    # 00:30 at +01:00 is 23:30 UTC the day before: the facet counts it there
+    facet = (await ds.client.get(
+        "/archive/media_metadata.json?_facet_date=captured_at_utc&_size=0")).json()
+    days = {f["value"]: f["count"] for f in facet["facet_results"]["captured_at_utc"]["results"]}
+    assert days["2021-01-04"] == NEAR_MEDIA // 24
+
+
+async def test_positions_are_shown_without_float_noise(ds, tmp_path):
+    html = (await ds.client.get("/archive/geotagged_media?_sort=sha256&_size=5")).text
+    cells = re.findall(r'<td class="col-latitude[^"]*">([^<]*)</td>', html)
+    assert cells and all(re.fullmatch(r"-?\d+\.\d{6}", c.strip()) for c in cells), cells
+    assert 'id="facet-model"' in html and 'id="facet-gps_flag"' not in html
