@@ -14,6 +14,7 @@ row it belongs to: after a kill, a refetched ID never leaves a second capture ro
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import lru_cache
 from typing import Any, Callable
@@ -21,6 +22,8 @@ from typing import Any, Callable
 import sqlite_utils
 
 from archive.ledger import QUEUED, record_ledger, record_queued
+
+logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=None)
@@ -86,6 +89,13 @@ class JobStore:
         self._post_media: list[dict] = []
         self._ledger: list[tuple] = []
         self._queued: list[tuple] = []
+        # media credited to the posts that discovered an item (post_children, child_media)
+        self._post_children: list[tuple] = []
+        self._child_media: list[tuple] = []
+        self._credited: set[tuple[str, str]] = set()  # (item type, id) whose links changed
+        self.warn: Callable[[str], None] = logger.warning  # e.g. the spider's, also stderr
+        self._collisions = db.execute("SELECT coalesce(max(rowid), 0) FROM post_collisions"
+                                      ).fetchone()[0]
         # media rows of URLs that redirected to a URL archived under its own row: their
         # payload columns are copied from that row once it is committed (resolve_aliases)
         self._aliases: set[str] = {url for url, in db.execute(
@@ -122,8 +132,13 @@ class JobStore:
             row = self._held.pop(capture_id, None)
             if row is not None:
                 self._ready(row)
-        if result.get("post"):
-            self._posts.append(result["post"])
+        self._posts.extend(result.get("posts", ()))
+        for post_id, item_type, item_id in result.get("post_children", ()):
+            self._post_children.append((post_id, item_type, item_id))
+            self._credited.add((item_type, item_id))
+        for item_type, item_id, media_url in result.get("child_media", ()):
+            self._child_media.append((item_type, item_id, media_url))
+            self._credited.add((item_type, item_id))
         for row in result.get("media", ()):
             self._media.append(row)
             if row["sha256"] is None and row.get("final_url"):
@@ -162,10 +177,43 @@ class JobStore:
                 record_ledger(self.db, self._ledger)
             if self._aliases:
                 self._aliases = resolve_aliases(self.db, self._aliases)
+            if self._credited:
+                self._credit_parents()
+        if self._posts:
+            self._report_collisions()
         for buffer in (self._captures, self._posts, self._media, self._post_media,
-                       self._ledger, self._queued):
+                       self._ledger, self._queued, self._post_children, self._child_media):
             buffer.clear()
         self._pending = 0
+
+    def _credit_parents(self) -> None:
+        """Write the buffered child links, then a post_media row for every (post, media URL)
+        they join to, for the child items whose links changed."""
+        write_rows(self.db, "post_children", [
+            dict(zip(("post_id", "item_type", "item_id"), row)) for row in self._post_children],
+            "ignore")
+        write_rows(self.db, "child_media", [
+            dict(zip(("item_type", "item_id", "media_url"), row)) for row in self._child_media],
+            "ignore")
+        self.db.conn.executemany(
+            "INSERT INTO post_media (post_id, media_url) SELECT c.post_id, m.media_url "
+            "FROM post_children c JOIN child_media m "
+            "ON m.item_type = c.item_type AND m.item_id = c.item_id "
+            "WHERE c.item_type = ? AND c.item_id = ? ON CONFLICT DO NOTHING",
+            sorted(self._credited))
+        self._credited.clear()
+
+    def _report_collisions(self) -> None:
+        """Say which posts rows were just replaced by another answer with the same posts.id
+        (the trigger in metadata.schema keeps the replaced row in post_collisions)."""
+        rows = self.db.execute(
+            "SELECT rowid, id, url, replaced_by_url FROM post_collisions WHERE rowid > ? "
+            "ORDER BY rowid", [self._collisions]).fetchall()
+        for rowid, post_id, url, replaced_by in rows:
+            self._collisions = rowid
+            self.warn(f"posts.id {post_id!r} given twice: the row from {url} was replaced by "
+                      f"the one from {replaced_by} (the replaced row is kept in the "
+                      f"post_collisions table; give fields.id a unique value)")
 
     def close(self) -> None:
         for row in self._held.values():

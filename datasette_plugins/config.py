@@ -78,6 +78,42 @@ TABLES: dict[str, dict] = {
             "final_url": "Where the URL led after redirects (empty: it answered itself).",
         },
     },
+    "post_children": {
+        "description": "Which posts discovered which child items (e.g. a WordPress "
+                       "attachment): their media are credited to the post in post_media.",
+        "columns": {
+            "post_id": "The post that discovered the item.",
+            "item_type": "The child's item type in the profile.",
+            "item_id": "The child's ID (its ledger ID).",
+        },
+    },
+    "child_media": {
+        "description": "Media URLs a child item gave (its fields.media), credited to the "
+                       "posts that discovered it.",
+        "columns": {
+            "item_type": "The child's item type in the profile.",
+            "item_id": "The child's ID (its ledger ID).",
+            "media_url": "A media URL the child gave.",
+        },
+    },
+    "post_collisions": {
+        "description": "Posts rows replaced by another answer with the same post ID and "
+                       "other content: nothing is overwritten silently.",
+        "columns": {
+            "id": "The post ID given twice.",
+            "profile": "lifeboat profile the replaced row was crawled with.",
+            "url": "URL the replaced row came from.",
+            "author": "The replaced row's author.",
+            "created_at": "The replaced row's time (ISO 8601, UTC).",
+            "text": "The replaced row's text (shown escaped, never run).",
+            "deleted": "The replaced row's deleted flag.",
+            "raw": "The replaced row as archived.",
+            "capture_id": "The capture the replaced row came from.",
+            "replaced_by_url": "URL of the answer that replaced it.",
+            "replaced_by_capture_id": "The capture of the answer that replaced it.",
+            "replaced_at": "When it was replaced (ISO 8601, UTC).",
+        },
+    },
     "post_media": {
         "description": "Which post carried which media URL (a media URL may appear in "
                        "several posts, e.g. reposts).",

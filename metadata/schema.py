@@ -63,6 +63,27 @@ TABLES: dict[str, dict] = {
         "columns": {"post_id": str, "media_url": str},
         "pk": ("post_id", "media_url"),
     },
+    # additions: media found through a child item (a WordPress attachment discovered by a
+    # post) credited to the post: which posts discovered which items, and the media URLs
+    # those items gave (their fields.media); JobStore joins them into post_media
+    "post_children": {
+        "columns": {"post_id": str, "item_type": str, "item_id": str},
+        "pk": ("item_type", "item_id", "post_id"),
+    },
+    "child_media": {
+        "columns": {"item_type": str, "item_id": str, "media_url": str},
+        "pk": ("item_type", "item_id", "media_url"),
+    },
+    # addition: a posts row replaced by another answer with the same posts.id and other
+    # content (trigger posts_id_collision): the replaced row, and what replaced it
+    "post_collisions": {
+        "columns": {
+            "id": str, "profile": str, "url": str, "author": str, "created_at": str,
+            "text": str, "deleted": int, "raw": str, "capture_id": int,
+            "replaced_by_url": str, "replaced_by_capture_id": int, "replaced_at": str,
+        },
+        "pk": None,
+    },
     "media_metadata": {
         "columns": {
             "sha256": str,
@@ -142,6 +163,19 @@ READING_EXPRESSION_INDEXES: dict[str, str] = {
                              "ON posts (date(created_at))",
 }
 
+TRIGGERS: dict[str, str] = {
+    "posts_id_collision": """
+CREATE TRIGGER IF NOT EXISTS posts_id_collision BEFORE UPDATE ON posts
+WHEN old.raw IS NOT new.raw
+BEGIN
+  INSERT INTO post_collisions (id, profile, url, author, created_at, text, deleted, raw,
+    capture_id, replaced_by_url, replaced_by_capture_id, replaced_at)
+  VALUES (old.id, old.profile, old.url, old.author, old.created_at, old.text, old.deleted,
+    old.raw, old.capture_id, new.url, new.capture_id,
+    strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+END""",
+}
+
 LEDGER_STATES = ("archived", "missing", "deleted", "forbidden", "failed")
 
 
@@ -170,6 +204,8 @@ def ensure_schema(db: sqlite_utils.Database, reading_indexes: bool = True) -> No
             missing = {c: t for c, t in spec["columns"].items() if c not in table.columns_dict}
             for column, col_type in missing.items():
                 table.add_column(column, col_type)
+    for sql in TRIGGERS.values():
+        db.execute(sql)
     for table_name, columns, unique in INDEXES + (READING_INDEXES if reading_indexes else []):
         db.table(table_name).create_index(columns, unique=unique, if_not_exists=True)
     if reading_indexes:

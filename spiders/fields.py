@@ -139,6 +139,24 @@ PARSERS: dict[str, Parser] = {
 }
 
 
+def compile_rows(expression: Any, parse: str) -> Any:
+    """An item's ``rows`` expression for its ``parse`` (see html_fields.compile_rows)."""
+    if parse == "none":
+        return _no_expressions(expression)
+    return html_fields.compile_rows(expression, parse, _compile_jmespath)
+
+
+def row_documents(compiled: Any, parse: str, document: Any) -> list[Any]:
+    """The documents of an item's rows: the JSON list's objects, or the HTML elements."""
+    if parse == "html":
+        return html_fields.row_elements(compiled, document)
+    found = _search_jmespath(compiled, document)
+    if found is None:
+        return []
+    return [element for element in (found if isinstance(found, list) else [found])
+            if element is not None]
+
+
 def as_list(value: Any) -> list[str]:
     """Normalise an expression result to a list of non-empty strings (for IDs and URLs)."""
     if value is None:

@@ -109,6 +109,28 @@ def compile_table(table: dict, compile_jmespath: Callable[[str], Any] | None) ->
                                   jmespath=jmes, regex=regex, join=table.get("join")))
 
 
+def compile_rows(expression: str | dict, parse: str,
+                 compile_jmespath: Callable[[str], Any]) -> Any:
+    """An item's ``rows``: a JMESPath string giving a list (JSON), or a CSS string or a
+    ``css`` / ``xpath`` table giving elements (HTML)."""
+    if parse == "json":
+        if not isinstance(expression, str):
+            raise ValueError("on a JSON item, rows is a JMESPath expression giving a list, "
+                             "e.g. rows = \"post_stream.posts\"")
+        return compile_jmespath(expression)
+    if isinstance(expression, str):
+        expression = {"css": expression}
+    if not isinstance(expression, dict) or set(expression) - {"css", "xpath"}:
+        raise ValueError("on an HTML item, rows is a CSS selector or a table with css or xpath "
+                         "only, e.g. rows = \"article.post\"")
+    return compile_table(expression, None)
+
+
+def row_elements(field: SelectorField, document: Selector) -> list[Selector]:
+    """The elements an HTML ``rows`` selector picks: each is the document of one row."""
+    return list(document.css(field.css) if field.css else document.xpath(field.xpath))
+
+
 def load_html(body: bytes) -> Selector:
     """Bytes -> a parsel Selector (encoding from the meta tag or BOM, else UTF-8)."""
     _, text = html_to_unicode(None, body)

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import sys
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
-from urllib.parse import urljoin, urlsplit
+from collections import Counter
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
@@ -30,9 +30,9 @@ from w3lib.url import safe_url_string
 
 from archive.job import utc_now
 from archive.ledger import discovered_keys, known_ids, resumable
-from spiders.fields import PARSERS, as_list
+from spiders.extraction import QUIET_WHEN_EMPTY, Page, extract_page, join_url, matched, truthy
+from spiders.fields import PARSERS
 from spiders.profile import PLAIN_ID
-from spiders.times import normalise_time
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -45,37 +45,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DISCOVERED_PRIORITY = 10
+WARN_AFTER = 20  # answers of an item type after which expressions that never matched are reported
 MAX_REDIRECTS = 5
 CHUNK = 500
 VERBATIM = {"verbatim_url": True}  # Request copies its meta
-
-
-def _scalar(value: Any) -> Any:
-    """A value fit for a TEXT column: lists and objects are joined / dumped."""
-    if isinstance(value, list):
-        return ", ".join(as_list(value)) or None
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, bool):
-        return str(value).lower()
-    return value
-
-
-def join_url(base: str, link: str) -> str:
-    """``link`` resolved against ``base``; a link too broken to resolve (``http://[::1``)
-    is returned as it is, to be refused with a reason where it would be fetched."""
-    try:
-        return urljoin(base, link)
-    except ValueError:
-        return link
-
-
-def truthy(value: Any) -> bool:
-    """A flag as platforms write it: true, 1, "true", "yes" are set; false, 0, "0", "false",
-    "no", "", null and empty lists are not."""
-    if isinstance(value, str):
-        return value.strip().lower() not in ("", "0", "false", "no", "null", "none")
-    return bool(value)
 
 
 def _chunks(ids: Iterator[str], size: int) -> Iterator[list[str]]:
@@ -120,6 +93,17 @@ class IdWalkSpider(scrapy.Spider):
         self.walk_at: dict[str, tuple[IdRange, int]] = {}
         self.missing_runs: list[MissingRun] = []
         self._unread_times: set[str] = set()  # item types whose created_at was not a time
+        # which expressions matched, per item type, until reported (report_unmatched)
+        self._tried: dict[str, Counter[str]] = {}
+        self._hits: dict[str, Counter[str]] = {}
+        self._pages: Counter[str] = Counter()
+        self._reported: set[str] = set()
+        self._paging_stop: dict[tuple[str, str], str] = {}  # why an item's paging ended
+        self._paging_warned: set[str] = set()
+        self.follow_discovered = True  # False: `lifeboat try` fetches one item only
+        self.trace: list[tuple[str, str, str, Page]] | None = None  # every page, for try
+        self.quiet = False  # warnings to crawl.log only
+        job.store.warn = self.warn  # e.g. posts.id collisions
         self._room = asyncio.Event()
         # "scheme://netloc/" of URLs found in scope -> their netloc (see _in_scope)
         self._scope_prefixes: dict[str, str] = {}
@@ -294,6 +278,22 @@ class IdWalkSpider(scrapy.Spider):
         return out
 
     def _parse_item(self, response: Response) -> Iterator[Any]:
+        """The outputs of one answer; for a later page of a paged item, the rows of the
+        pages before it go with whatever this one ends in."""
+        paging = response.meta.get("lifeboat_paging")
+        outputs = list(self._parse_page(response, paging))
+        if not paging:
+            yield from outputs
+            return
+        for output in outputs:
+            if isinstance(output, dict):
+                self._merge_pages(output, paging, response)
+                yield output
+                yield from self._follow(paging["found"], response.url, output)
+            else:
+                yield output
+
+    def _parse_page(self, response: Response, paging: dict[str, Any] | None) -> Iterator[Any]:
         item_type, item_id = response.meta["lifeboat_item"]
         item = self.profile.items[item_type]
         attempts = _attempts(response.meta)
@@ -333,65 +333,143 @@ class IdWalkSpider(scrapy.Spider):
         except ValueError as exc:
             yield finish("failed", str(exc)[:300])
             return
+        if item.parse == "none":
+            if item.table == "media":
+                result["media"] = self._media_rows(item, item_id, response, capture, result)
+            yield finish("archived")
+            return
         try:
-            state = self._state_and_rows(item, item_id, document, response, capture, result)
-            public = state in ("archived", "deleted")
-            found = self._found(item, document, response.url) if public else []
+            page = extract_page(self.profile, item, item_id, document, response.url,
+                                lambda: _base_url(response), lambda: response.text,
+                                first_page=paging is None)
         except Exception as exc:  # an expression that breaks on this answer: say which
-            for key in ("post", "post_media", "media", "ledger_more"):
-                result.pop(key, None)
             yield finish("failed", f"profile expression failed on this answer: "
                                    f"{exc.__class__.__name__}: {exc}"[:300])
             return
-        requests = list(self._follow(found, response.url, result))
-        yield finish(state, None if public else f"states.{state}_if matched")
-        yield from requests
+        self._noticed(item, item_id, response.url, page)
+        public = page.state in ("archived", "deleted")
+        if public:
+            for post in page.posts:
+                post["url"], post["capture_id"] = response.url, capture.get("id")
+            result["posts"], result["post_media"] = page.posts, page.post_media
+            if page.child_media:
+                result["child_media"] = [(item_type, item_id, url) for url in page.child_media]
+            if item.table == "media":
+                result["media"] = self._media_rows(item, item_id, response, capture, result)
+        if public and page.next_url:
+            request = self._next_page(item, item_id, response, page, paging, attempts,
+                                      captures)
+            if request is not None:
+                yield request
+                return
+        reason = None if public else f"states.{page.state}_if matched"
+        if public and page.next_url:
+            reason = self._paging_stop.pop((item_type, item_id), None)
+        yield finish(page.state, reason)
+        yield from self._follow(page.found if public else [], response.url, result)
 
-    def _state_and_rows(self, item: ItemType, item_id: str, document: Any, response: Response,
-                        capture: dict[str, Any], result: dict[str, Any]) -> str:
-        """The item's state from a parsed 2xx answer; fills the result's table rows."""
-        parser = PARSERS[item.parse]
-        if item.forbidden_if is not None and truthy(parser.search(item.forbidden_if, document)):
-            return "forbidden"
-        if item.missing_if is not None and truthy(parser.search(item.missing_if, document)):
-            return "missing"
-        state = "archived"
-        if item.table == "posts":
-            values = {key: parser.search(expr, document) for key, expr in item.fields.items()}
-            post_id = str(_scalar(values.get("id")) or item_id)
-            deleted = truthy(values.get("deleted"))
-            state = "deleted" if deleted else "archived"
-            result["post"] = {
-                "id": post_id, "profile": self.profile.name, "url": response.url,
-                "author": _scalar(values.get("author")),
-                "created_at": self._time(item, values.get("created_at")),
-                "text": _scalar(values.get("text")), "deleted": int(deleted),
-                "raw": response.text, "capture_id": capture.get("id"),
-            }
-            media = as_list(values.get("media"))
-            base = _base_url(response) if media else ""  # finding it costs: only when needed
-            result["post_media"] = [{"post_id": post_id, "media_url": url} for url in dict.fromkeys(
-                join_url(base, u) for u in media)]
-        elif item.table == "media":
-            result["media"] = self._media_rows(item, item_id, response, capture, result)
-        return state
+    def _next_page(self, item: ItemType, item_id: str, response: Response, page: Page,
+                   paging: dict[str, Any] | None, attempts: int,
+                   captures: list[int]) -> scrapy.Request | None:
+        """The request for the item's next page, carrying the rows so far; None (with the
+        reason in ``_paging_stop``) when paging ends here."""
+        paging = paging or {"pages": 0, "urls": [], "posts": [], "post_media": [],
+                            "child_media": [], "found": [], "state": page.state}
+        urls = [*paging["urls"], response.url]
+        key = (item.name, item_id)
+        if page.next_url in urls or page.next_url == response.request.url:
+            return None  # the last page links to itself or back: done
+        if len(urls) >= item.max_pages:
+            self._paging_stop[key] = (f"paging stopped after items.{item.name}.max_pages = "
+                                      f"{item.max_pages} pages; next was {page.next_url}")
+            if item.name not in self._paging_warned:
+                self._paging_warned.add(item.name)
+                self.warn(f"items.{item.name}: {self._paging_stop[key]} (raise max_pages to "
+                          f"follow longer items)")
+            return None
+        carried = {
+            "pages": len(urls), "urls": urls, "state": paging["state"],
+            "posts": _deduplicated(paging["posts"] + page.posts),
+            "post_media": paging["post_media"] + page.post_media,
+            "child_media": paging["child_media"] + page.child_media,
+            "found": paging["found"] + page.found,
+        }
+        request = self.request_for(
+            item, item_id, response.request.priority, response.url, url=page.next_url,
+            extra_meta={"lifeboat_paging": carried, "lifeboat_attempts": attempts,
+                        "lifeboat_prior_captures": captures,
+                        **{k: v for k, v in response.meta.items() if k == "lifeboat_walk"}})
+        if request is None:
+            self._paging_stop[key] = (f"next page {page.next_url} not fetched (see "
+                                      f"logs/skipped.log)")
+        return request
 
-    def _time(self, item: ItemType, value: Any) -> str | None:
-        """``created_at`` as ISO 8601 UTC (spiders.times); an unreadable value is stored as
-        given and reported once per item type."""
-        text, parsed = normalise_time(value, item.timezone)
-        if not parsed and item.name not in self._unread_times:
-            self._unread_times.add(item.name)
-            self.warn(f"items.{item.name}.fields.created_at gave {text[:80]!r}, which is not "
-                      f"a time lifeboat reads (epoch s/ms, ISO 8601, RFC 2822): stored as "
-                      f"given; see spiders/profiles/README.md")
-        return text
+    def _merge_pages(self, result: dict[str, Any], paging: dict[str, Any],
+                     response: Response) -> None:
+        """Put the earlier pages' rows into the last page's result; a later page that is
+        missing or forbidden ends the paging, not the item."""
+        result["posts"] = _deduplicated(paging["posts"] + result.get("posts", []))
+        result["post_media"] = paging["post_media"] + result.get("post_media", [])
+        item_type, item_id = response.meta["lifeboat_item"]
+        result["child_media"] = [*[(item_type, item_id, url) for url in paging["child_media"]],
+                                 *result.get("child_media", [])]
+        ledger = result["ledger"]
+        where = f"page {paging['pages'] + 1} ({response.url})"
+        if ledger["state"] in ("missing", "forbidden"):
+            ledger["reason"] = (f"{where}: {ledger['reason']}; paging stopped, the "
+                                f"{paging['pages']} pages before it are archived")
+            ledger["state"] = paging["state"]
+        elif ledger["state"] == "failed":
+            ledger["reason"] = (f"{where}: {ledger['reason']}; the {paging['pages']} pages "
+                                f"before it are archived")[:300]
+        elif ledger["state"] == "archived" and paging["state"] == "deleted":
+            ledger["state"] = "deleted"
+
+    def _noticed(self, item: ItemType, item_id: str, url: str, page: Page) -> None:
+        """Count which expressions matched on this page; after ``WARN_AFTER`` pages of an
+        item type, warn about each that never did. ``trace`` keeps whole pages (try)."""
+        for text in page.unread_times[:1]:
+            if item.name not in self._unread_times:
+                self._unread_times.add(item.name)
+                self.warn(f"items.{item.name}.fields.created_at gave {text[:80]!r}, which is "
+                          f"not a time lifeboat reads (epoch s/ms, ISO 8601, RFC 2822): "
+                          f"stored as given; see spiders/profiles/README.md")
+        if self.trace is not None:
+            self.trace.append((item.name, item_id, url, page))
+        if item.name in self._reported:
+            return
+        tried, hits = self._tried.setdefault(item.name, Counter()), \
+            self._hits.setdefault(item.name, Counter())
+        for _row, key, value in page.values:
+            tried[key] += 1
+            if matched(value):
+                hits[key] += 1
+        self._pages[item.name] += 1
+        if self._pages[item.name] >= WARN_AFTER:
+            self.report_unmatched(item.name)
+
+    def report_unmatched(self, item_type: str) -> None:
+        """Warn once about each expression of ``item_type`` that has matched nothing yet."""
+        self._reported.add(item_type)
+        tried, hits = self._tried.get(item_type, {}), self._hits.get(item_type, {})
+        for key in tried:
+            if not hits.get(key) and key not in QUIET_WHEN_EMPTY:
+                self.warn(f"items.{item_type}.{key} matched nothing in the first "
+                          f"{self._pages[item_type]} answers of {item_type}: check it with "
+                          f"`lifeboat try` (spiders/profiles/README.md)")
+
+    def closed(self, reason: str) -> None:
+        """Scrapy's spider_closed: report expressions of item types with few answers."""
+        for item_type in list(self._pages):
+            if item_type not in self._reported:
+                self.report_unmatched(item_type)
 
     def warn(self, message: str) -> None:
         """A problem of the profile the operator must see: in logs/crawl.log and on stderr
         (above the progress bar)."""
         logger.warning(message)
-        tqdm.write(f"lifeboat: warning: {message}", file=sys.stderr)
+        if not self.quiet:
+            tqdm.write(f"lifeboat: warning: {message}", file=sys.stderr)
 
     def _media_rows(self, item: ItemType, item_id: str, response: Response,
                     capture: dict[str, Any], result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -415,22 +493,17 @@ class IdWalkSpider(scrapy.Spider):
                      "reason": f"reached by a redirect from {item_id}"})
         return rows
 
-    def _found(self, item: ItemType, document: Any, found_in: str) -> list[tuple[str, str]]:
-        """(item type, ID) of everything the item's ``discover`` expressions yield."""
-        parser = PARSERS[item.parse]
-        found = []
-        for target, expression in item.discover.items():
-            for value in as_list(parser.search(expression, document)):
-                if self.profile.items[target].url == "{id}":  # a link in a page: resolve it there
-                    value = join_url(found_in, value)
-                found.append((target, value))
-        return found
-
-    def _follow(self, found: list[tuple[str, str]], found_in: str,
+    def _follow(self, found: list[tuple[str, str, str | None]], found_in: str,
                 result: dict[str, Any]) -> Iterator[scrapy.Request]:
-        """Requests for discovered items not seen before; each is queued in the ledger."""
+        """Requests for discovered items not seen before; each is queued in the ledger.
+        A child item whose media are credited to its parent post is linked to that post
+        even when it was found before (by another post)."""
+        if not self.follow_discovered:
+            return
         queued = result.setdefault("queued", [])
-        for target, value in found:
+        for target, value, post_id in found:
+            if post_id is not None and self.profile.items[target].credits_parent:
+                result.setdefault("post_children", []).append((post_id, target, value))
             key = (target, value)
             if key in self.seen or self.walked_already(target, value):
                 continue
@@ -454,7 +527,8 @@ class IdWalkSpider(scrapy.Spider):
         if hops > MAX_REDIRECTS:
             yield finish("failed", f"more than {MAX_REDIRECTS} redirects")
             return
-        if item.url == "{id}" and target != item_id:  # the target is an ID of this type too
+        paging = response.meta.get("lifeboat_paging")
+        if item.url == "{id}" and target != item_id and not paging:  # an ID of this type too
             key = (item.name, target)
             if key in self.seen:  # archived, queued or on its way: never fetched twice
                 done = finish("archived", f"redirected to {target}, which this job fetches "
@@ -469,6 +543,7 @@ class IdWalkSpider(scrapy.Spider):
             item, item_id, response.request.priority, response.url, url=target,
             extra_meta={"lifeboat_redirects": hops, "lifeboat_attempts": attempts,
                         "lifeboat_prior_captures": captures, "lifeboat_target": target,
+                        **({"lifeboat_paging": paging} if paging else {}),
                         **{k: v for k, v in response.meta.items() if k == "lifeboat_walk"}})
         if request is None:  # out of scope: logged to skipped.log with the reason
             yield finish("failed", f"redirected out of scope to {target}")
@@ -502,6 +577,20 @@ def verbatim_template(template: str) -> bool:
         return False
     return all(safe_url_string(url) == url
                for url in (template.replace("{id}", sample) for sample in ("0", "Az9_.-~")))
+
+
+def _deduplicated(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``posts`` without repeats of an element already seen on an earlier page (same ID,
+    same content): pages that overlap give each element once. The same ID with other
+    content is kept, and recorded as a collision when stored (``post_collisions``)."""
+    seen: set[tuple[str, str | None]] = set()
+    out = []
+    for post in posts:
+        key = (post["id"], post["raw"])
+        if key not in seen:
+            seen.add(key)
+            out.append(post)
+    return out
 
 
 def _base_url(response: Response) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from spiders.fields import PARSERS
+from spiders.fields import PARSERS, compile_rows
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 VAR_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -28,7 +28,9 @@ SIZE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
 
 TOP_KEYS = {"name", "description", "contact", "vars", "scope", "politeness", "items"}
 SCOPE_KEYS = {"allowed_hosts"}
-ITEM_KEYS = {"url", "parse", "table", "ids", "fields", "discover", "states", "timezone"}
+ITEM_KEYS = {"url", "parse", "table", "ids", "fields", "discover", "states", "timezone", "rows",
+             "next", "max_pages"}
+DEFAULT_MAX_PAGES = 1000
 IDS_KEYS = {"start", "stop", "pad", "format", "order", "stop_after_missing"}
 FIELD_KEYS = {"id", "author", "created_at", "text", "deleted", "media"}
 STATES_KEYS = {"missing_status", "forbidden_status", "login_url", "missing_if", "forbidden_if"}
@@ -126,6 +128,14 @@ class ItemType:
     missing_if: Any = None
     forbidden_if: Any = None
     timezone: tzinfo | None = None  # of created_at values written without an offset
+    rows: Any = None  # one posts row per element this picks
+    next: Any = None  # the URL of the item's next page
+    max_pages: int = DEFAULT_MAX_PAGES
+
+    @property
+    def credits_parent(self) -> bool:
+        """Whether its ``fields.media`` are credited to the posts that discovered it."""
+        return self.table != "posts" and "media" in self.fields
 
     def url_for(self, item_id: str) -> str:
         """The URL of one item: ``{id}`` percent-encoded, or the ID itself if url is ``{id}``."""
@@ -400,8 +410,29 @@ def _item(source: str, name: str, spec: Any, all_items: dict) -> ItemType:
 
     fields = compiled("fields", FIELD_KEYS)
     discover = compiled("discover", None)
-    if fields and table != "posts":
-        raise ProfileError(source, f"{prefix}.fields", "fields fill the posts table: set table = \"posts\"")
+    if table != "posts" and set(fields) - {"media"}:
+        raise ProfileError(source, f"{prefix}.fields",
+                           "fields fill the posts table: set table = \"posts\" (without it, "
+                           "only media may be given: URLs credited to the posts that "
+                           "discovered this item)")
+    rows = next_page = None
+    if "rows" in spec:
+        if table != "posts" or "id" not in fields:
+            raise ProfileError(source, f"{prefix}.rows",
+                               "rows make one posts row per element: set table = \"posts\" and "
+                               f"[{prefix}.fields] id = (each element's own ID)")
+        try:
+            rows = compile_rows(spec["rows"], parse)
+        except ValueError as exc:
+            raise ProfileError(source, f"{prefix}.rows", str(exc)) from None
+    if "next" in spec:
+        try:
+            next_page = compile_expr(spec["next"])
+        except ValueError as exc:
+            raise ProfileError(source, f"{prefix}.next", str(exc)) from None
+    max_pages = spec.get("max_pages", DEFAULT_MAX_PAGES)
+    if not isinstance(max_pages, int) or isinstance(max_pages, bool) or max_pages < 1:
+        raise ProfileError(source, f"{prefix}.max_pages", "a number of pages, e.g. 100")
     states = _table(source, f"{prefix}.states", spec.get("states"))
     _check_keys(source, f"{prefix}.states", states, STATES_KEYS)
     conditions = {}
@@ -419,6 +450,7 @@ def _item(source: str, name: str, spec: Any, all_items: dict) -> ItemType:
     return ItemType(
         name=name, url=url, parse=parse, table=table,
         timezone=_timezone(source, f"{prefix}.timezone", spec.get("timezone")),
+        rows=rows, next=next_page, max_pages=max_pages,
         ids=_ids(source, f"{prefix}.ids", spec.get("ids")),
         fields=fields, discover=discover,
         missing_status=_statuses(source, f"{prefix}.states.missing_status",

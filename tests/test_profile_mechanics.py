@@ -44,7 +44,61 @@ class MechanicsFixture(PlatformFixture):
 
     def routes(self):
         return [(r"/api/posts/(\d+)", self.post), (r"/m/.*", self.redirect),
-                (r"/api/times/(\d+)", self.time)]
+                (r"/api/times/(\d+)", self.time), (r"/api/threads/(\d+)", self.thread),
+                (r"/t/(\d+)", self.thread_page), (r"/api/articles/(\d+)", self.article),
+                (r"/api/attachments/(\d+)", self.attachment)]
+
+    # a forum: thread 1 has 7 posts over 3 pages of 3 that overlap by one; thread 2 has one
+    # page whose second post reuses ID 12 of thread 1 with other content; 3 is missing
+    THREADS = {1: [(10 + n, f"user{n % 3}", 1609941909000 + n * 60000, f"post {n}")
+                   for n in range(7)],
+               2: [(20, "user9", 1609950000000, "other thread"),
+                   (12, "user9", 1609950060000, "same ID, other post")]}
+
+    def thread(self, request) -> Reply:
+        number, page = int(request.match.group(1)), int(request.arg("page", "1"))
+        if number not in self.THREADS:
+            return json_reply({"error": "no such thread"}, 404)
+        posts = self.THREADS[number]
+        chunk = posts[(page - 1) * 2:(page - 1) * 2 + 3]  # pages of 3, overlapping by 1
+        more = (page - 1) * 2 + 3 < len(posts)
+        return json_reply({"thread": number, "posts": [
+            {"id": pid, "user": user, "at": at, "body": body,
+             "photo": self.url("/cdn/paris.jpg") if pid == 13 else None}
+            for pid, user, at, body in chunk],
+            "next": f"/api/threads/{number}?page={page + 1}" if more else None})
+
+    def thread_page(self, request) -> Reply:
+        number, page = int(request.match.group(1)), int(request.arg("page", "1"))
+        if number not in self.THREADS:
+            return Reply(404, b"<h1>gone</h1>", "text/html")
+        posts = self.THREADS[number]
+        chunk = posts[(page - 1) * 2:(page - 1) * 2 + 3]
+        more = (page - 1) * 2 + 3 < len(posts)
+        articles = "".join(
+            f'<article class="post" id="p{pid}"><a class="who">{user}</a>'
+            f'<time datetime="{at // 1000}">t</time><div class="body"><p>{body}</p>'
+            + ('<img src="/cdn/sydney.jpg">' if pid == 14 else "") + "</div></article>"
+            for pid, user, at, body in chunk)
+        link = f'<a rel="next" href="?page={page + 1}">next</a>' if more else ""
+        return Reply(200, f"<html><body>{articles}{link}</body></html>".encode(), "text/html")
+
+    # articles with attachments as separate items (like WordPress): the original is only
+    # in the attachment; attachment 7 is shared by articles 1 and 2
+    ARTICLES = {1: [7], 2: [7, 8], 3: []}
+    ATTACHMENTS = {7: "/cdn/paris.jpg", 8: "/cdn/newyork.jpg"}
+
+    def article(self, request) -> Reply:
+        number = int(request.match.group(1))
+        if number not in self.ARTICLES:
+            return json_reply({}, 404)
+        return json_reply({"id": number, "author": "ed", "attachments": self.ARTICLES[number],
+                           "thumb": self.url("/cdn/sydney.jpg")})
+
+    def attachment(self, request) -> Reply:
+        number = int(request.match.group(1))
+        return json_reply({"id": number, "sizes": {"large": self.url("/cdn/sydney.jpg")},
+                           "original": self.url(self.ATTACHMENTS[number])})
 
     TIMES = {1: 1609941909, 2: "1609941909123", 3: "2021-01-06T15:05:09.250+01:00",
              4: "Wed, 06 Jan 2021 09:05:09 -0500", 5: "2021-01-06 15:05:09",
@@ -184,3 +238,147 @@ def test_created_at_is_iso_8601_utc_whatever_the_platform_wrote(tmp_path):
     assert len(window) == 6
     # the one value that is no time is stored as given, and the crawl says so
     assert "not a time lifeboat reads" in result.stderr
+
+
+THREADS_PROFILE = """
+[items.thread]
+url = "${base}/api/threads/{id}"
+table = "posts"
+rows = "posts"
+next = "next"
+[items.thread.ids]
+start = 1
+stop = 3
+[items.thread.fields]
+id = "id"
+author = "user"
+created_at = "at"
+text = "body"
+media = "photo"
+[items.thread.discover]
+media = "photo"
+[items.media]
+url = "{id}"
+parse = "none"
+table = "media"
+"""
+
+
+@pytest.fixture(scope="module")
+def thread_job(tmp_path_factory):
+    base = tmp_path_factory.mktemp("threads")
+    with serve(MechanicsFixture()) as fixture:
+        result = run_profile(loopback_profile("threads", THREADS_PROFILE), base / "p.toml",
+                             base / "job", fixture.base)
+        yield fixture, base / "job", result
+
+
+def test_one_row_per_list_element_across_overlapping_pages(thread_job):
+    fixture, job, _ = thread_job
+    posts = {row[0]: row[1:] for row in rows(
+        job, "SELECT id, author, created_at, text FROM posts")}
+    # thread 1's seven posts once each, and thread 2's two (one replacing post 12)
+    assert sorted(posts) == ["10", "11", "12", "13", "14", "15", "16", "20"]
+    assert posts["11"] == ("user1", "2021-01-06T14:06:09Z", "post 1")
+    fetched = Counter(path for path, _ in fixture.requests if path.startswith("/api/threads/1"))
+    assert sorted(fetched) == ["/api/threads/1", "/api/threads/1?page=2",
+                               "/api/threads/1?page=3"]
+    ledger = rows(job, "SELECT id, state, reason FROM ledger WHERE item_type = 'thread' "
+                       "ORDER BY id")
+    assert ledger == [("1", "archived", None), ("2", "archived", None),
+                      ("3", "missing", "HTTP 404")]
+    # every page's capture is claimed by the thread: one capture row per page, in the WARC
+    assert rows(job, "SELECT count(*) FROM captures WHERE url LIKE '%/api/threads/1%'") == [(3,)]
+    assert rows(job, "SELECT post_id FROM post_media") == [("13",)]
+
+
+def test_a_posts_id_given_twice_is_recorded_never_silent(thread_job):
+    fixture, job, result = thread_job
+    # whichever answer came last is in posts; the other is in post_collisions
+    (kept,), = rows(job, "SELECT text FROM posts WHERE id = '12'")
+    replaced = rows(job, "SELECT id, text, url, replaced_by_url FROM post_collisions")
+    first, second = fixture.url("/api/threads/1"), fixture.url("/api/threads/2")
+    if kept == "same ID, other post":
+        assert replaced == [("12", "post 2", first, second)]
+    else:
+        assert replaced == [("12", "same ID, other post", second, first)]
+    assert "posts.id '12' given twice" in result.stderr
+    assert "posts.id '12' given twice" in (job / "logs" / "crawl.log").read_text()
+
+
+HTML_THREADS_PROFILE = """
+[items.thread]
+url = "${base}/t/{id}"
+parse = "html"
+table = "posts"
+rows = "article.post"
+next = "a[rel=next]::attr(href)"
+[items.thread.ids]
+start = 1
+stop = 1
+[items.thread.fields]
+id = { css = "::attr(id)", regex = 'p(\\d+)' }
+author = "a.who::text"
+created_at = "time::attr(datetime)"
+text = { css = ".body ::text", join = " " }
+media = ".body img::attr(src)"
+[items.thread.discover]
+media = ".body img::attr(src)"
+[items.media]
+url = "{id}"
+parse = "none"
+table = "media"
+"""
+
+
+def test_html_rows_and_paging(tmp_path):
+    with serve(MechanicsFixture()) as fixture:
+        run_profile(loopback_profile("html-threads", HTML_THREADS_PROFILE), tmp_path / "p.toml",
+                    tmp_path / "job", fixture.base)
+    job = tmp_path / "job"
+    posts = dict(rows(job, "SELECT id, author || ' ' || created_at || ' ' || text FROM posts"))
+    assert sorted(posts) == [str(n) for n in range(10, 17)]
+    assert posts["16"] == "user0 2021-01-06T14:11:09Z post 6"
+    assert rows(job, "SELECT post_id, media_url FROM post_media") == [
+        ("14", fixture.url("/cdn/sydney.jpg"))]
+    assert rows(job, "SELECT count(*) FROM media WHERE sha256 IS NOT NULL") == [(1,)]
+
+
+CHILD_PROFILE = """
+[items.article]
+url = "${base}/api/articles/{id}"
+table = "posts"
+[items.article.ids]
+start = 1
+stop = 3
+[items.article.fields]
+id = "id"
+author = "author"
+media = "thumb"
+[items.article.discover]
+attachment = "attachments"
+media = "thumb"
+[items.attachment]
+url = "${base}/api/attachments/{id}"
+[items.attachment.fields]
+media = "original"
+[items.attachment.discover]
+media = "original"
+[items.media]
+url = "{id}"
+parse = "none"
+table = "media"
+"""
+
+
+def test_media_of_a_child_item_are_credited_to_the_post(tmp_path):
+    with serve(MechanicsFixture()) as fixture:
+        run_profile(loopback_profile("articles", CHILD_PROFILE), tmp_path / "p.toml",
+                    tmp_path / "job", fixture.base)
+    exported = export_csv(tmp_path / "job")
+    pairs = sorted((row["post_id"], row["media_url"].rsplit("/", 1)[1]) for row in exported)
+    assert pairs == [("1", "paris.jpg"), ("1", "sydney.jpg"), ("2", "newyork.jpg"),
+                     ("2", "paris.jpg"), ("2", "sydney.jpg"), ("3", "sydney.jpg")]
+    assert all(row["latitude"] for row in exported)  # every original with its GPS
+    fetched = Counter(path for path, _ in fixture.requests)
+    assert fetched["/api/attachments/7"] == 1  # shared: fetched once, credited twice

@@ -1,0 +1,158 @@
+"""What one parsed page of an item gives: posts rows, media links, discovered items and
+the next page, from the item type's expressions. Pure functions: the spider stores the
+result, ``lifeboat try`` prints it.
+
+- ``fields`` fill one ``posts`` row per page, or with ``rows`` one per list element (each
+  element is the document its fields and ``discover`` run over; the posts ID comes from
+  ``fields.id``).
+- ``discover`` finds other items; each is credited to the post that found it (the page's
+  post, or the row's), so that a child item's ``fields.media`` (on an item type without
+  ``table = "posts"``) become that post's media.
+- ``next`` gives the URL of the item's next page.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import urljoin
+
+from spiders.fields import PARSERS, as_list, row_documents
+from spiders.times import normalise_time
+
+if TYPE_CHECKING:
+    from spiders.profile import ItemType, Profile
+
+# expressions whose "nothing" is normal, never reported as matching nothing by a crawl
+QUIET_WHEN_EMPTY = ("fields.deleted", "next", "states.missing_if", "states.forbidden_if")
+
+
+@dataclass
+class Page:
+    """The result of one page of one item."""
+
+    state: str = "archived"  # archived | deleted | missing | forbidden
+    posts: list[dict[str, Any]] = field(default_factory=list)  # without url / capture_id
+    post_media: list[dict[str, str]] = field(default_factory=list)
+    found: list[tuple[str, str, str | None]] = field(default_factory=list)  # (type, id, post)
+    child_media: list[str] = field(default_factory=list)  # credited to the parent posts
+    next_url: str | None = None
+    # (row number or None, expression key, result) in evaluation order
+    values: list[tuple[int | None, str, Any]] = field(default_factory=list)
+    unread_times: list[str] = field(default_factory=list)
+
+
+def matched(value: Any) -> bool:
+    """Whether an expression's result is something (not null, "" or an empty list)."""
+    return value is not None and value != "" and value != []
+
+
+def join_url(base: str, link: str) -> str:
+    """``link`` resolved against ``base``; a link too broken to resolve (``http://[::1``)
+    is returned as it is, to be refused with a reason where it would be fetched."""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return link
+
+
+def truthy(value: Any) -> bool:
+    """A flag as platforms write it: true, 1, "true", "yes" are set; false, 0, "0", "false",
+    "no", "", null and empty lists are not."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "null", "none")
+    return bool(value)
+
+
+def scalar(value: Any) -> Any:
+    """A value fit for a TEXT column: lists and objects are joined / dumped."""
+    if isinstance(value, list):
+        return ", ".join(as_list(value)) or None
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return value
+
+
+def extract_page(profile: Profile, item: ItemType, item_id: str, document: Any,
+                 page_url: str, base_url: Callable[[], str], page_text: Callable[[], str],
+                 first_page: bool = True) -> Page:
+    """Everything ``item``'s expressions give on one parsed page (``document``) fetched
+    from ``page_url``; ``base_url()`` is what media links are relative to (a page's
+    ``<base href>``) and ``page_text()`` the page as text (``posts.raw``)."""
+    parser = PARSERS[item.parse]
+    page = Page()
+
+    def search(key: str, expression: Any, doc: Any, row: int | None = None) -> Any:
+        value = parser.search(expression, doc)
+        page.values.append((row, key, value))
+        return value
+
+    if first_page:
+        for key, condition, state in (("states.forbidden_if", item.forbidden_if, "forbidden"),
+                                      ("states.missing_if", item.missing_if, "missing")):
+            if condition is not None and truthy(search(key, condition, document)):
+                page.state = state
+                return page
+    if item.rows is not None:
+        elements = row_documents(item.rows, item.parse, document)
+        page.values.append((None, "rows", len(elements) or None))
+        for number, element in enumerate(elements):
+            raw = element.get() if item.parse == "html" else json.dumps(element,
+                                                                        ensure_ascii=False)
+            post_id = _post(profile, item, item_id, element, number, raw, page, search,
+                            base_url)
+            _discover(profile, item, element, page_url, post_id, page, search, number)
+    else:
+        post_id = None
+        if item.table == "posts":
+            post_id = _post(profile, item, item_id, document, None, None, page, search,
+                            base_url, page_text)
+            if page.posts[0]["deleted"]:
+                page.state = "deleted"
+        elif item.credits_parent:
+            media = as_list(search("fields.media", item.fields["media"], document))
+            base = base_url() if media else ""
+            page.child_media = list(dict.fromkeys(join_url(base, u) for u in media))
+        _discover(profile, item, document, page_url, post_id, page, search, None)
+    if item.next is not None:
+        links = as_list(search("next", item.next, document))
+        page.next_url = join_url(page_url, links[0]) if links else None
+    return page
+
+
+def _post(profile: Profile, item: ItemType, item_id: str, document: Any, row: int | None,
+          raw: str | None, page: Page, search: Callable[..., Any],
+          base_url: Callable[[], str], page_text: Callable[[], str] | None = None) -> str:
+    """Append the posts row (and its post_media rows) ``document`` gives; return its ID."""
+    values = {key: search(f"fields.{key}", expr, document, row)
+              for key, expr in item.fields.items()}
+    post_id = str(scalar(values.get("id")) or item_id)
+    deleted = truthy(values.get("deleted"))
+    created_at, parsed = normalise_time(values.get("created_at"), item.timezone)
+    if not parsed:
+        page.unread_times.append(created_at)
+    page.posts.append({
+        "id": post_id, "profile": profile.name, "author": scalar(values.get("author")),
+        "created_at": created_at, "text": scalar(values.get("text")), "deleted": int(deleted),
+        "raw": raw if raw is not None else page_text() if page_text else None,
+    })
+    media = as_list(values.get("media"))
+    if media:
+        base = base_url()
+        page.post_media += [{"post_id": post_id, "media_url": url}
+                            for url in dict.fromkeys(join_url(base, u) for u in media)]
+    return post_id
+
+
+def _discover(profile: Profile, item: ItemType, document: Any, page_url: str,
+              post_id: str | None, page: Page, search: Callable[..., Any],
+              row: int | None) -> None:
+    """Append (item type, ID, crediting post) for everything ``discover`` yields."""
+    for target, expression in item.discover.items():
+        for value in as_list(search(f"discover.{target}", expression, document, row)):
+            if profile.items[target].url == "{id}":  # a link in a page: resolve it there
+                value = join_url(page_url, value)
+            page.found.append((target, value, post_id))
