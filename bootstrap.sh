@@ -3,7 +3,8 @@
 #   ./bootstrap.sh demo   -> set up, then `lifeboat demo` (crawl the demo platform, serve Datasette)
 #   ./bootstrap.sh test   -> set up, then run the whole test suite
 # Installs what is missing: Debian packages with apt-get (ExifTool >= 12.24, and for the
-# tests wget, redis-server, chromium and openssl), Python packages into ./.venv.
+# tests wget, redis-server, chromium, openssl, and WordPress, MediaWiki, MariaDB and PHP),
+# Python packages into ./.venv.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -31,6 +32,13 @@ if [ "$want" = test ]; then
     command -v redis-server >/dev/null || missing+=(redis-server)
     command -v chromium >/dev/null || missing+=(chromium)
     command -v openssl >/dev/null || missing+=(openssl)   # the loopback TSA of tests/test_seal.py
+    # real platform software for tests/test_real_*.py, run on PHP's own web server
+    [ -f /usr/share/wordpress/wp-settings.php ] || missing+=(wordpress)
+    [ -f /usr/share/mediawiki/api.php ] || missing+=(mediawiki)
+    [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+    command -v php >/dev/null || missing+=(php-cli)
+    { command -v php >/dev/null && php -m 2>/dev/null | grep -x pdo_sqlite >/dev/null; } ||
+        missing+=(php-sqlite3)
     if [ ${#missing[@]} -gt 0 ]; then echo "bootstrap: installing ${missing[*]}"; apt_install "${missing[@]}"; fi
 fi
 

@@ -8,8 +8,11 @@ Plugged into :mod:`spiders.fields` as the ``html`` parser, and as the table form
 - ``parse = "json"``: a string stays a JMESPath expression; a table with ``jmespath``
   plus ``css`` or ``xpath`` picks HTML strings out of the JSON first (``cooked``,
   ``content.rendered``) and runs the selector over them.
-- either table may add ``regex`` (keep group 1 of each match, or the whole match) and
-  ``join`` (a separator: the matches become one string, for text fields).
+- either table may add ``regex`` (keep group 1 of each match, or the whole match),
+  ``join`` (a separator: the matches become one string, for text fields) and
+  ``visible_text = true`` (each matched element becomes the text a reader sees, by
+  html-text: no ``<style>`` / ``<script>``, no space before punctuation after an inline
+  tag, blank lines between paragraphs).
 - any field may be a list of the above: the results are concatenated (e.g. a featured
   image by JMESPath plus the images inside the body by CSS).
 
@@ -25,10 +28,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable
 
+import html_text
 from parsel import Selector
+from parsel.utils import extract_regex
 from w3lib.encoding import html_to_unicode
 
-TABLE_KEYS = ("css", "xpath", "jmespath", "regex", "join")
+TABLE_KEYS = ("css", "xpath", "jmespath", "regex", "join", "visible_text")
 _EMPTY = Selector(text="<html><body></body></html>")
 
 
@@ -48,11 +53,17 @@ class SelectorField:
     jmespath: Any = None
     regex: re.Pattern | None = None
     join: str | None = None
+    visible_text: bool = False
 
     def select(self, selector: Selector) -> list[str]:
         """Every match in one document, as stripped non-empty strings."""
         found = selector.css(self.css) if self.css else selector.xpath(self.xpath)
-        values = found.re(self.regex) if self.regex else found.getall()
+        if self.visible_text:
+            values = [visible_text(match) for match in found]
+            if self.regex:
+                values = [v for text in values for v in extract_regex(self.regex, text)]
+        else:
+            values = found.re(self.regex) if self.regex else found.getall()
         return [v.strip() for v in values if v and v.strip()]
 
     def finish(self, values: list[str]) -> Any:
@@ -94,7 +105,10 @@ def compile_table(table: dict, compile_jmespath: Callable[[str], Any] | None) ->
     if unknown:
         raise ValueError(f"unknown selector key {unknown[0]!r}; use {', '.join(TABLE_KEYS)}")
     for key, value in table.items():
-        if not isinstance(value, str) or (key != "join" and not value.strip()):
+        if key == "visible_text":
+            if not isinstance(value, bool):
+                raise ValueError("visible_text must be true or false")
+        elif not isinstance(value, str) or (key != "join" and not value.strip()):
             raise ValueError(f"{key} must be a non-empty string")
     if ("css" in table) == ("xpath" in table):
         raise ValueError("give exactly one of css = \"...\" or xpath = \"...\"")
@@ -106,7 +120,15 @@ def compile_table(table: dict, compile_jmespath: Callable[[str], Any] | None) ->
         raise ValueError("jmespath is for parse = \"json\" items; an HTML page has no JSON")
     jmes = compile_jmespath(table["jmespath"]) if "jmespath" in table else None
     return _checked(SelectorField(css=table.get("css"), xpath=table.get("xpath"),
-                                  jmespath=jmes, regex=regex, join=table.get("join")))
+                                  jmespath=jmes, regex=regex, join=table.get("join"),
+                                  visible_text=table.get("visible_text", False)))
+
+
+def visible_text(match: Selector) -> str:
+    """What a reader sees of a matched element (html-text); a text or attribute as it is."""
+    if isinstance(match.root, str):
+        return match.root
+    return html_text.etree_to_text(html_text.cleaner.clean_html(match.root))
 
 
 def compile_rows(expression: str | dict, parse: str,

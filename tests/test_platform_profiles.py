@@ -9,6 +9,7 @@ media metadata with what its fixture serves.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import subprocess
 import sys
@@ -174,6 +175,8 @@ BAD_SELECTORS = [
     ('media = { css = "img", regex = "(" }', "items.page.fields.media", "bad regex"),
     ('author = { jmespath = "a", css = "b" }', "items.page.fields.author", "jmespath is for"),
     ('media = []', "items.page.fields.media", "must be a non-empty"),
+    ('text = { css = "p", visible_text = "yes" }', "items.page.fields.text",
+     "visible_text must be true or false"),
 ]
 
 
@@ -201,6 +204,8 @@ PAGE = (b'<html><body><h2 class="t">Title</h2><div class="body"><p>one</p><p>two
     ({"xpath": "//div[@class='body']//text()", "join": "|"}, "one|two"),
     ({"css": ".body a::attr(href)", "regex": r"/file/view/(\d+)"}, "5"),
     (["h2.t::text", {"css": ".body p::text"}], ["Title", "one", "two"]),
+    ({"css": ".body", "visible_text": True}, "one\n\ntwo"),          # a reader's text
+    ({"css": "h2.t::text", "visible_text": True}, "Title"),            # text nodes as they are
 ])
 def test_html_selector_results(expression, result) -> None:
     parser = PARSERS["html"]
@@ -214,3 +219,16 @@ def test_json_field_can_run_a_selector_over_html_inside_the_json() -> None:
     expression = ["featured[].url", {"jmespath": "cooked", "css": "a.lightbox::attr(href)"}]
     assert parser.search(parser.compile(expression), document) == ["/f.jpg", "/u/1.jpg"]
     assert parser.search(parser.compile("featured[0].url"), document) == "/f.jpg"
+
+
+def test_visible_text_drops_style_and_keeps_punctuation_after_inline_tags() -> None:
+    """WordPress's content.rendered: a Custom HTML block's CSS, an <em> before a comma."""
+    parser = PARSERS["json"]
+    document = parser.load(json.dumps({"title": {"rendered": "At dawn"}, "content": {
+        "rendered": "<style>.callout { color: #c00; }</style><script>track()</script>"
+                    "<p>Seen from <em>Trocad\u00e9ro</em>, at dawn.</p><p>Then <b>home</b>.</p>"}}
+    ).encode())
+    field = {"jmespath": "[title.rendered, content.rendered]", "css": "body",
+             "visible_text": True, "join": "\n\n"}
+    assert parser.search(parser.compile(field), document) == (
+        "At dawn\n\nSeen from Trocad\u00e9ro, at dawn.\n\nThen home.")

@@ -1,0 +1,1 @@
+"""Real platform software (Debian packages) started for the tests: WordPress, MediaWiki."""

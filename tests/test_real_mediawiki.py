@@ -1,0 +1,170 @@
+"""The bundled MediaWiki profile against MediaWiki itself (Debian's ``mediawiki`` package).
+
+One session fixture installs MediaWiki 1.39 from /usr/share/mediawiki (SQLite, PHP's web
+server), uploads geotagged photos with maintenance/importImages.php, edits pages in several
+revisions, hides one revision's text (revision deletion) and deletes a page and a file,
+then crawls it once with ``lifeboat crawl mediawiki``. The tests compare the archive with
+what MediaWiki says it holds, and read it back as an investigator does.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crawl_helpers import rows
+from datasette_plugins.prepare import prepare_file
+from datasette_plugins.serve import make_datasette
+from real_platforms.common import NotInstalled
+from spiders.profile import load_profile
+from real_platforms.mediawiki import Page, Wiki, mediawiki_site
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def wiki(tmp_path_factory: pytest.TempPathFactory):
+    """MediaWiki, installed and seeded once per test session."""
+    try:
+        with mediawiki_site(tmp_path_factory.mktemp("mediawiki")) as running:
+            yield running
+    except NotInstalled as missing:
+        pytest.skip(f"MediaWiki cannot run here: {missing}")
+
+
+@pytest.fixture(scope="session")
+def job(wiki: Wiki, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``lifeboat crawl mediawiki`` over every page and revision ID, ExifTool included."""
+    last = max([p.id for p in wiki.pages] + list(wiki.revisions)) + 2
+    job_dir = tmp_path_factory.mktemp("mediawiki-job") / "job"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "crawl.py"), "crawl", "mediawiki", "--out", str(job_dir),
+         "--var", f"api={wiki.url}/api.php", "--ids", f"1-{last}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    prepare_file(job_dir / "archive.db")
+    return job_dir
+
+
+@pytest.fixture(scope="session")
+def ds(job: Path):
+    return make_datasette(job / "archive.db", tiles="/no-tiles/{z}/{x}/{y}.png")
+
+
+def live_files(wiki: Wiki, with_gps: bool = False) -> list[Page]:
+    """File: pages not deleted, optionally only those whose photo carries GPS."""
+    return [p for p in wiki.pages if p.file and not p.deleted
+            and (not with_gps or p.photo.latitude is not None)]
+
+
+def sha256(page: Page) -> str:
+    return hashlib.sha256(Path(page.file["path"]).read_bytes()).hexdigest()
+
+
+def test_the_wiki_is_what_the_tests_expect(wiki: Wiki) -> None:
+    assert any(p.deleted and p.file for p in wiki.pages)
+    assert any(p.deleted and not p.file for p in wiki.pages)
+    assert any(r.text_hidden for _, r in wiki.revisions.values())
+    assert len(live_files(wiki, with_gps=True)) == 3
+
+
+def test_every_page_and_revision_ends_as_mediawiki_implies(wiki: Wiki, job: Path) -> None:
+    ledger = {(t, i): s for t, i, s in rows(job, "SELECT item_type, id, state FROM ledger")}
+    for page in wiki.pages:
+        assert ledger[("page", str(page.id))] == ("missing" if page.deleted else "archived")
+        for revision in page.revisions:
+            expected = ("missing" if page.deleted else
+                        "forbidden" if revision.text_hidden else "archived")
+            assert ledger[("revision", str(revision.id))] == expected, (page.title, revision)
+
+
+def test_every_public_page_and_revision_is_a_post_once(wiki: Wiki, job: Path) -> None:
+    posts = {row[0]: row[1:] for row in rows(job, "SELECT id, author, created_at, text "
+                                                  "FROM posts")}
+    expected = {}
+    for page in wiki.pages:
+        if page.deleted:
+            continue
+        current = page.revisions[-1]
+        expected[str(page.id)] = (current.user, current.timestamp, page.title)
+        for revision in page.revisions:
+            if not revision.text_hidden:
+                expected[f"rev-{revision.id}"] = (revision.user, revision.timestamp, page.title)
+    assert set(posts) == set(expected)
+    for post_id, (user, timestamp, title) in expected.items():
+        author, created_at, text = posts[post_id]
+        assert (author, created_at) == (user, timestamp), post_id
+        assert text.startswith(title), post_id
+    assert rows(job, "SELECT url FROM captures GROUP BY url HAVING count(*) > 1") == []
+
+
+def test_hidden_and_deleted_text_is_never_a_post(wiki: Wiki, job: Path) -> None:
+    texts = " ".join(row[0] for row in rows(job, "SELECT text FROM posts"))
+    assert "HOME ADDRESS" not in texts  # the hidden revision
+    assert "will be deleted" not in texts  # the deleted page, in either revision
+
+
+def test_every_original_is_archived_byte_for_byte_with_its_gps(wiki: Wiki, job: Path) -> None:
+    media = dict(rows(job, "SELECT url, sha256 FROM media"))
+    gps = {sha: (lat, lon) for sha, lat, lon in
+           rows(job, "SELECT sha256, latitude, longitude FROM media_metadata")}
+    for page in live_files(wiki):
+        assert media[page.file["url"]] == sha256(page), page.title
+        photo = page.photo
+        expected = (None, None) if photo.latitude is None else pytest.approx(
+            (photo.latitude, photo.longitude), abs=1e-5)
+        assert gps[media[page.file["url"]]] == expected, page.title
+    deleted = [p.file["url"] for p in wiki.pages if p.file and p.deleted]
+    assert deleted and not set(deleted) & set(media)  # a deleted file is never fetched
+
+
+def test_csv_export_has_every_original_with_gps_under_its_file_page(wiki: Wiki, job: Path,
+                                                                     tmp_path: Path) -> None:
+    out = tmp_path / "media.csv"
+    result = subprocess.run([sys.executable, str(ROOT / "crawl.py"), "export", str(job),
+                             "--format", "csv", "-o", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    with open(out, newline="", encoding="utf-8") as fh:
+        exported = {(row["post_id"], row["media_url"]): row for row in csv.DictReader(fh)}
+    for page in live_files(wiki, with_gps=True):
+        row = exported[(str(page.id), page.file["url"])]
+        assert row["sha256"] == sha256(page)
+        assert float(row["latitude"]) == pytest.approx(page.photo.latitude, abs=1e-5)
+        assert float(row["longitude"]) == pytest.approx(page.photo.longitude, abs=1e-5)
+        assert row["author"] == page.revisions[-1].user
+
+
+async def test_map_shows_every_original_with_gps(wiki: Wiki, ds) -> None:
+    data = (await ds.client.get("/archive/geotagged_media.json?_shape=objects&_size=max")).json()
+    on_map = {row["sha256"]: row for row in data["rows"]}
+    expected = {sha256(page): page for page in live_files(wiki, with_gps=True)}
+    assert set(on_map) == set(expected)
+    for sha, page in expected.items():
+        assert on_map[sha]["latitude"] == pytest.approx(page.photo.latitude, abs=1e-5)
+        assert on_map[sha]["longitude"] == pytest.approx(page.photo.longitude, abs=1e-5)
+
+
+async def test_evidence_page_of_an_original_names_its_file_page(wiki: Wiki, ds) -> None:
+    for page in live_files(wiki, with_gps=True):
+        response = await ds.client.get(f"/-/evidence/{sha256(page)}")
+        assert response.status_code == 200
+        assert page.file["url"] in response.text
+        assert f'href="/archive/posts/{page.id}"' in response.text, page.title
+
+
+def test_the_job_verifies(job: Path) -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "crawl.py"), "verify", str(job)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+
+def test_the_bundled_profile_needs_only_the_api_variable() -> None:
+    profile = load_profile("mediawiki", {"api": "https://wiki.example.org/w/api.php"})
+    assert profile.name == "mediawiki" and profile.walks
