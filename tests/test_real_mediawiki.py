@@ -22,7 +22,7 @@ from datasette_plugins.prepare import prepare_file
 from datasette_plugins.serve import make_datasette
 from real_platforms.common import NotInstalled
 from spiders.profile import load_profile
-from real_platforms.mediawiki import Page, Wiki, mediawiki_site
+from real_platforms.mediawiki import EDITS, Page, Wiki, mediawiki_site
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,6 +60,14 @@ def live_files(wiki: Wiki, with_gps: bool = False) -> list[Page]:
     """File: pages not deleted, optionally only those whose photo carries GPS."""
     return [p for p in wiki.pages if p.file and not p.deleted
             and (not with_gps or p.photo.latitude is not None)]
+
+
+def shown_on(wiki: Wiki, file_page: Page) -> list[Page]:
+    """The live article pages whose current text shows ``file_page``'s file."""
+    name = file_page.title.removeprefix("File:").replace(" ", "_")
+    last = {title: text for title, _, _, text in EDITS}
+    return [p for p in wiki.pages if not p.deleted and not p.file
+            and f"[[File:{name}" in last.get(p.title, "")]
 
 
 def sha256(page: Page) -> str:
@@ -133,11 +141,14 @@ def test_csv_export_has_every_original_with_gps_under_its_file_page(wiki: Wiki, 
     with open(out, newline="", encoding="utf-8") as fh:
         exported = {(row["post_id"], row["media_url"]): row for row in csv.DictReader(fh)}
     for page in live_files(wiki, with_gps=True):
-        row = exported[(str(page.id), page.file["url"])]
-        assert row["sha256"] == sha256(page)
-        assert float(row["latitude"]) == pytest.approx(page.photo.latitude, abs=1e-5)
-        assert float(row["longitude"]) == pytest.approx(page.photo.longitude, abs=1e-5)
-        assert row["author"] == page.revisions[-1].user
+        articles = shown_on(wiki, page)
+        assert articles, page.title
+        for post in [page, *articles]:  # the file page, and each page showing the file
+            row = exported[(str(post.id), page.file["url"])]
+            assert row["sha256"] == sha256(page)
+            assert float(row["latitude"]) == pytest.approx(page.photo.latitude, abs=1e-5)
+            assert float(row["longitude"]) == pytest.approx(page.photo.longitude, abs=1e-5)
+            assert row["author"] == post.revisions[-1].user
 
 
 async def test_map_shows_every_original_with_gps(wiki: Wiki, ds) -> None:
@@ -148,6 +159,7 @@ async def test_map_shows_every_original_with_gps(wiki: Wiki, ds) -> None:
     for sha, page in expected.items():
         assert on_map[sha]["latitude"] == pytest.approx(page.photo.latitude, abs=1e-5)
         assert on_map[sha]["longitude"] == pytest.approx(page.photo.longitude, abs=1e-5)
+        assert on_map[sha]["posts"] == 1 + len(shown_on(wiki, page))
 
 
 async def test_evidence_page_of_an_original_names_its_file_page(wiki: Wiki, ds) -> None:
@@ -155,7 +167,8 @@ async def test_evidence_page_of_an_original_names_its_file_page(wiki: Wiki, ds) 
         response = await ds.client.get(f"/-/evidence/{sha256(page)}")
         assert response.status_code == 200
         assert page.file["url"] in response.text
-        assert f'href="/archive/posts/{page.id}"' in response.text, page.title
+        for post in [page, *shown_on(wiki, page)]:
+            assert f'href="/archive/posts/{post.id}"' in response.text, (page.title, post.title)
 
 
 def test_the_job_verifies(job: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,10 +27,6 @@ from spiders.profile import load_profile
 from real_platforms.wordpress import Post, WordPressSite, wordpress_site
 
 ROOT = Path(__file__).resolve().parent.parent
-#: the originals reach the crawl through the post's attachments (child items); crediting a
-#: child item's media to the post is the crawler half of issue 15, not on main yet
-CREDITED_TO_POST = pytest.mark.xfail(strict=True, reason="child-item media not yet credited "
-                                     "to the parent post")
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +144,6 @@ def test_nothing_of_a_non_public_post_is_archived(site: WordPressSite, job: Path
         assert not rows(job, "SELECT 1 FROM posts WHERE id = ?", (str(post.id),))
 
 
-@CREDITED_TO_POST
 def test_csv_export_has_every_original_with_gps_under_its_post(site: WordPressSite, job: Path,
                                                                tmp_path: Path) -> None:
     out = tmp_path / "media.csv"
@@ -165,7 +161,6 @@ def test_csv_export_has_every_original_with_gps_under_its_post(site: WordPressSi
         assert row["author"] == post.author
 
 
-@CREDITED_TO_POST
 async def test_map_shows_every_original_with_gps_and_its_post(site: WordPressSite, ds) -> None:
     data = (await ds.client.get("/archive/geotagged_media.json?_shape=objects&_size=max")).json()
     on_map = {row["sha256"]: row for row in data["rows"]}
@@ -176,13 +171,15 @@ async def test_map_shows_every_original_with_gps_and_its_post(site: WordPressSit
         assert on_map[sha]["posts"] == 1, attachment
 
 
-@CREDITED_TO_POST
 async def test_evidence_page_of_an_original_names_its_post(site: WordPressSite, ds) -> None:
     for post, attachment in originals(site, with_gps=True):
         html = (await ds.client.get(f"/-/evidence/{sha256(attachment.original_file)}")).text
         assert attachment.original in html
         assert f'href="/archive/posts/{post.id}"' in html, attachment
-        assert f"{attachment.photo.latitude:.4f}"[:7] in html
+        shown = re.search(r'data-lat="([-0-9.]+)" data-lon="([-0-9.]+)"', html)
+        assert shown, "no map on the evidence page"
+        assert (float(shown[1]), float(shown[2])) == pytest.approx(
+            (attachment.photo.latitude, attachment.photo.longitude), abs=1e-5)
 
 
 def test_the_job_verifies(job: Path) -> None:
