@@ -100,6 +100,37 @@ def crawl(profile: str, job_dir: Path, ids: str | None, variables: tuple[str, ..
                       extract=not no_extract, dry_run=dry_run)
 
 
+@cli.command(name="try")
+@click.argument("profile")
+@click.argument("item_id", metavar="ID")
+@click.option("--item", "item_type", default=None, metavar="TYPE",
+              help="Item type of ID (default: the profile's first walked type).")
+@click.option("--var", "variables", multiple=True, metavar="K=V",
+              help="Profile variable, e.g. --var api=http://127.0.0.1:8080 (repeatable).")
+@click.option("--out", "job_dir", default=None,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the fetched answer in this job directory (default: a scratch one).")
+def try_(profile: str, item_id: str, item_type: str | None, variables: tuple[str, ...],
+         job_dir: Path | None) -> None:
+    """Fetch one item of PROFILE and show what every expression makes of it.
+
+    The real crawler fetches ID (its redirects and pages, nothing it discovers) and
+    prints each field and discovery, the rows as stored, and each expression that matched
+    nothing. Exit status 1 when the item is not archived.
+
+    Examples:
+
+        lifeboat try demo 7 --var api=http://127.0.0.1:8080 --var media=http://127.0.0.1:8081
+
+        lifeboat try wordpress.toml 42 --item attachment --var instance=https://blog.example
+    """
+    from spiders.try_item import run_try_command
+
+    if not run_try_command(profile=profile, item_id=item_id, item_type=item_type,
+                           variables=variables, job_dir=job_dir):
+        sys.exit(1)
+
+
 @cli.command()
 @click.argument("profile")
 @click.option("--redis", "redis_url", required=True, metavar="URL",

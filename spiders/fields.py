@@ -157,6 +157,20 @@ def row_documents(compiled: Any, parse: str, document: Any) -> list[Any]:
             if element is not None]
 
 
+def describe(compiled: Any) -> str:
+    """A compiled expression as the profile wrote it (for messages)."""
+    if isinstance(compiled, html_fields.FieldList):
+        return " + ".join(describe(part) for part in compiled.parts)
+    if isinstance(compiled, html_fields.SelectorField):
+        parts = [f"jmespath {compiled.jmespath.expression!r}"] if compiled.jmespath else []
+        parts.append(f"css {compiled.css!r}" if compiled.css else f"xpath {compiled.xpath!r}")
+        if compiled.regex is not None:
+            parts.append(f"regex {compiled.regex.pattern!r}")
+        return ", ".join(parts)
+    expression = getattr(compiled, "expression", None)
+    return repr(expression) if expression is not None else repr(compiled)
+
+
 def as_list(value: Any) -> list[str]:
     """Normalise an expression result to a list of non-empty strings (for IDs and URLs)."""
     if value is None:

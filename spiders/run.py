@@ -105,6 +105,8 @@ def run_crawl_command(profile: str, job_dir: Path, ids: str | None, variables: t
         for key in sorted(settings):
             if key.isupper() and not isinstance(settings[key], dict):
                 click.echo(f"  {key} = {settings[key]!r}")
+        click.echo(f"the profile's syntax is valid; to see what its expressions make of a real "
+                   f"answer: lifeboat try {profile} ID --var ...")
         return
     (job_dir / "logs").mkdir(parents=True, exist_ok=True)
     try:

@@ -382,3 +382,50 @@ def test_media_of_a_child_item_are_credited_to_the_post(tmp_path):
     assert all(row["latitude"] for row in exported)  # every original with its GPS
     fetched = Counter(path for path, _ in fixture.requests)
     assert fetched["/api/attachments/7"] == 1  # shared: fetched once, credited twice
+
+
+def test_try_shows_every_field_row_by_row_and_what_matched_nothing(tmp_path):
+    profile = tmp_path / "p.toml"
+    profile.write_text(loopback_profile("threads", THREADS_PROFILE.replace(
+        'author = "user"', 'author = "username"')), encoding="utf-8")
+    with serve(MechanicsFixture()) as fixture:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "crawl.py"), "try", str(profile), "1",
+             "--var", f"base={fixture.base}"], cwd=ROOT, capture_output=True, text=True,
+            timeout=60)
+        fetched = [path for path, _ in fixture.requests if path != "/robots.txt"]
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.startswith("thread 1: archived (HTTP 200)")
+    assert "  row 1 fields.text = 'post 1'" in out
+    assert "  row 1 fields.created_at = 1609941969000" in out
+    assert "next page: " + fixture.url("/api/threads/1?page=2") in out
+    assert "stored: 7 posts row(s)" in out
+    assert "id='11' author=None created_at='2021-01-06T14:06:09Z'" in out
+    assert "would fetch media " + fixture.url("/cdn/paris.jpg") in out
+    assert out.rstrip().endswith("matched nothing:\n  items.thread.fields.author = 'username'")
+    # one item: its three pages, nothing it discovered
+    assert fetched == ["/api/threads/1", "/api/threads/1?page=2", "/api/threads/1?page=3"]
+
+
+def test_try_of_a_missing_item_exits_1(tmp_path):
+    profile = tmp_path / "p.toml"
+    profile.write_text(loopback_profile("threads", THREADS_PROFILE), encoding="utf-8")
+    with serve(MechanicsFixture()) as fixture:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "crawl.py"), "try", str(profile), "3",
+             "--var", f"base={fixture.base}"], cwd=ROOT, capture_output=True, text=True,
+            timeout=60)
+    assert result.returncode == 1 and result.stdout.startswith("thread 3: missing (HTTP 404)")
+
+
+def test_a_crawl_warns_about_a_field_that_matched_nothing(tmp_path):
+    text = loopback_profile("redirects", REDIRECT_PROFILE.replace('author = "user"',
+                                                                  'author = "owner.name"'))
+    with serve(MechanicsFixture()) as fixture:
+        result = run_profile(text, tmp_path / "p.toml", tmp_path / "job", fixture.base)
+    warning = ("items.post.fields.author matched nothing in the first 5 answers of post: "
+               "check it with `lifeboat try`")
+    assert warning in result.stderr
+    assert warning in (tmp_path / "job" / "logs" / "crawl.log").read_text()
+    assert "fields.media matched nothing" not in result.stderr
