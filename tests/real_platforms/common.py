@@ -7,6 +7,7 @@ Everything runs as the current user in a temporary folder and listens on 127.0.0
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -47,7 +48,23 @@ def require(*paths: str) -> None:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that is free now and that the kernel does not hand out.
+
+    The platform's URL is written into its settings and posts before the server starts,
+    so the port is chosen below the ephemeral range: no client socket or port-0 server of
+    a test running alongside can take it meanwhile. Start the server at once all the same.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for port in random.sample(range(10000, max(low, 10100)), 50):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -173,10 +190,11 @@ def exiftool_args(photo: Photo) -> list[str]:
 def make_photos(photos: list[Photo], folder: Path) -> dict[str, Path]:
     """Draw every photo and write its metadata with the real ExifTool (one run for all)."""
     paths = {photo.name: draw_photo(photo, folder) for photo in photos}
-    command = ["exiftool", "-q", "-overwrite_original"]
+    command = ["exiftool"]
     for index, photo in enumerate(photos):
         if index:
             command.append("-execute")
         command += [*exiftool_args(photo), str(paths[photo.name])]
+    command += ["-common_args", "-q", "-overwrite_original"]
     subprocess.run(command, check=True)
     return paths

@@ -122,29 +122,15 @@ def _run(command: list[str], env: dict[str, str], what: str) -> str:
     return result.stdout
 
 
-@contextmanager
-def mediawiki_site(folder: Path) -> Iterator[Wiki]:
-    """Install, seed and serve MediaWiki in ``folder``; stops the server afterwards."""
-    require(str(DEBIAN_MEDIAWIKI / "api.php"), "php")
-    www, data, images = folder / "www", folder / "data", folder / "images"
-    for path in (www, data, images, folder / "cache"):
-        path.mkdir(parents=True)
-    for entry in DEBIAN_MEDIAWIKI.iterdir():  # Debian's /var/lib/mediawiki, in a temp dir
-        if entry.name not in ("LocalSettings.php", "images"):
-            (www / entry.name).symlink_to(entry)
-    (www / "images").symlink_to(images)
-    settings = folder / "LocalSettings.php"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MW_CONFIG_FILE": str(settings),
-           "MW_INSTALL_PATH": str(DEBIAN_MEDIAWIKI), "HOME": str(folder)}
-    maintenance = DEBIAN_MEDIAWIKI / "maintenance"
-    _run(["php", str(maintenance / "install.php"), "--dbtype=sqlite", f"--dbpath={data}",
-          "--dbname=wiki", f"--server={url}", "--scriptpath=", f"--confpath={folder}",
-          "--pass=not-a-real-password-2023", "--lang=en", "lifeboat test wiki", "Admin"],
-         env, "maintenance/install.php")
+def _install_and_seed(folder: Path, url: str, env: dict[str, str]) -> Wiki:
+    """install.php, our settings, users, importImages.php per user, then the edits."""
+    maintenance, settings = DEBIAN_MEDIAWIKI / "maintenance", Path(env["MW_CONFIG_FILE"])
+    _run(["php", str(maintenance / "install.php"), "--dbtype=sqlite",
+          f"--dbpath={folder / 'data'}", "--dbname=wiki", f"--server={url}", "--scriptpath=",
+          f"--confpath={folder}", "--pass=not-a-real-password-2023", "--lang=en",
+          "lifeboat test wiki", "Admin"], env, "maintenance/install.php")
     with open(settings, "a", encoding="utf-8") as fh:
-        fh.write(_settings(folder, images))
+        fh.write(_settings(folder, folder / "images"))
     spec = folder / "spec.json"
     spec.write_text(json.dumps({
         "users": list(UPLOADS),
@@ -165,5 +151,24 @@ def mediawiki_site(folder: Path) -> Iterator[Wiki]:
                      "deleted": p["title"] in deleted}) for p in truth["pages"]]
     wiki = Wiki(url, pages, folder)
     wiki.revisions = {r.id: (p, r) for p in pages for r in p.revisions}
-    with php_server(www, port, folder / "php.log", env=env):
-        yield wiki
+    return wiki
+
+
+@contextmanager
+def mediawiki_site(folder: Path) -> Iterator[Wiki]:
+    """Install, seed and serve MediaWiki in ``folder``; stops the server afterwards."""
+    require(str(DEBIAN_MEDIAWIKI / "api.php"), "php")
+    www = folder / "www"
+    for path in (www, folder / "data", folder / "images", folder / "cache"):
+        path.mkdir(parents=True)
+    for entry in DEBIAN_MEDIAWIKI.iterdir():  # Debian's /var/lib/mediawiki, in a temp dir
+        if entry.name not in ("LocalSettings.php", "images"):
+            (www / entry.name).symlink_to(entry)
+    (www / "images").symlink_to(folder / "images")
+    port = free_port()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "MW_CONFIG_FILE": str(folder / "LocalSettings.php"),
+           "MW_INSTALL_PATH": str(DEBIAN_MEDIAWIKI), "HOME": str(folder)}
+    # started first, so that the port written into the settings stays ours
+    with php_server(www, port, folder / "php.log", env=env) as url:
+        yield _install_and_seed(folder, url, env)

@@ -24,20 +24,21 @@ from .common import Photo, free_port, make_photos, mariadb, php_server, require
 DEBIAN_WORDPRESS = Path("/usr/share/wordpress")
 SEED = Path(__file__).with_name("seed_wordpress.php")
 
-#: every photo carries GPS except "nogps"; all but "nogps" and "small" exceed 2560 px
+#: every photo carries GPS except "nogps"; paris, sydney and newyork exceed 2560 px (the
+#: size over which WordPress shows a "-scaled" copy), the others are only resized
 PHOTOS = {p.name.split(".")[0]: p for p in [
-    Photo("paris.jpg", 3000, 2000, 48.858370, 2.294481, "2023:05:01 10:15:00", (200, 60, 60)),
-    Photo("sydney.jpg", 2800, 2100, -33.856784, 151.215297, "2023:06:02 08:30:00",
+    Photo("paris.jpg", 2700, 1800, 48.858370, 2.294481, "2023:05:01 10:15:00", (200, 60, 60)),
+    Photo("sydney.jpg", 2600, 1950, -33.856784, 151.215297, "2023:06:02 08:30:00",
           (60, 160, 80)),
-    Photo("newyork.jpg", 2000, 2700, 40.689247, -74.044502, "2023:07:03 16:45:00",
+    Photo("newyork.jpg", 1800, 2600, 40.689247, -74.044502, "2023:07:03 16:45:00",
           (60, 60, 200)),
-    Photo("harbour.jpg", 2600, 1800, 43.296482, 5.369780, "2023:07:04 07:00:00",
+    Photo("harbour.jpg", 1800, 1200, 43.296482, 5.369780, "2023:07:04 07:00:00",
           (20, 140, 160)),
     Photo("small.jpg", 1200, 800, -33.448890, -70.669265, "2023:08:04 12:00:00",
           (180, 160, 40)),
     Photo("nogps.jpg", 900, 600, None, None, "2023:09:05 09:00:00", (120, 120, 120)),
-    Photo("secret.jpg", 2700, 1800, 51.500729, -0.124625, "2023:09:06 09:00:00", (90, 10, 90)),
-    Photo("draft.jpg", 2700, 1800, 52.516275, 13.377704, "2023:09:07 09:00:00", (10, 90, 10)),
+    Photo("secret.jpg", 1200, 800, 51.500729, -0.124625, "2023:09:06 09:00:00", (90, 10, 90)),
+    Photo("draft.jpg", 1200, 800, 52.516275, 13.377704, "2023:09:07 09:00:00", (10, 90, 10)),
 ]}
 
 STYLE = '<!-- wp:html -->\n<style>.callout { color: #c00; }</style>\n<!-- /wp:html -->\n'
@@ -174,6 +175,7 @@ def wordpress_site(folder: Path) -> Iterator[WordPressSite]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with ExitStack() as stack:
+        stack.enter_context(php_server(site_dir, port, folder / "php.log"))  # holds the port
         db = stack.enter_context(mariadb(folder / "mariadb"))
         db.sql("CREATE DATABASE wordpress CHARACTER SET utf8mb4")
         (site_dir / "wp-config.php").write_text(_config(site_dir, url, db.socket))
@@ -188,5 +190,4 @@ def wordpress_site(folder: Path) -> Iterator[WordPressSite]:
         posts = [Post(**{**p, "author": USERS[p["author"]], "attachments": [
             Attachment(**{**a, "original_file": Path(a["original_file"])})
             for a in p["attachments"]]}) for p in truth["posts"]]
-        stack.enter_context(php_server(site_dir, port, folder / "php.log"))
         yield WordPressSite(url, posts, folder)
