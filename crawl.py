@@ -66,9 +66,13 @@ def demo(posts: int, seed: int, out: Path | None, port: int, no_serve: bool) -> 
                    "(e.g. redis://coordinator:6379/0); DIR is then this worker's shard.")
 @click.option("--worker", default=None, metavar="NAME",
               help="With --redis: this worker's name, unique per machine (default: host name).")
+@click.option("--tsa", "tsas", multiple=True, metavar="URL",
+              help="Seal each WARC file as it is closed, time-stamped by this RFC 3161 TSA "
+                   "(repeatable); an unreachable TSA is queued, never stops the crawl.")
 def crawl(profile: str, job_dir: Path, ids: str | None, variables: tuple[str, ...],
           concurrency: int | None, warc_max_size: str, no_extract: bool,
-          dry_run: bool, redis_url: str | None, worker: str | None) -> None:
+          dry_run: bool, redis_url: str | None, worker: str | None,
+          tsas: tuple[str, ...]) -> None:
     """Walk PROFILE's endpoints into the job directory DIR (re-running resumes).
 
     PROFILE is a bundled profile name (see `lifeboat profiles`) or a TOML file.
@@ -80,7 +84,13 @@ def crawl(profile: str, job_dir: Path, ids: str | None, variables: tuple[str, ..
             --var media=http://127.0.0.1:8081 --ids 1-500
 
         lifeboat crawl demo --redis redis://10.0.0.1:6379/0 --worker w1 --out shards/w1
+
+        lifeboat crawl demo --out jobs/demo --var api=... --var media=... \\
+            --tsa https://freetsa.org/tsr
     """
+    if (redis_url or worker) and tsas:
+        raise click.ClickException("--tsa is for one-machine crawls: seal the merged job "
+                                   "with `lifeboat seal DIR --tsa URL` after `lifeboat merge`")
     if redis_url or worker:
         if not redis_url:
             raise click.ClickException("--worker goes with --redis URL (see lifeboat seed -h)")
@@ -97,7 +107,7 @@ def crawl(profile: str, job_dir: Path, ids: str | None, variables: tuple[str, ..
 
     run_crawl_command(profile=profile, job_dir=job_dir, ids=ids, variables=variables,
                       concurrency=concurrency, warc_max_size=warc_max_size,
-                      extract=not no_extract, dry_run=dry_run)
+                      extract=not no_extract, dry_run=dry_run, tsas=tsas)
 
 
 @cli.command(name="try")
@@ -292,16 +302,23 @@ def seal(job_dir: Path, tsas: tuple[str, ...], timeout: float) -> None:
 
 @cli.command()
 @job_dir_argument
-def pack(job_dir: Path) -> None:
-    """Write a CDXJ index and a WACZ for replay.
+@click.option("--sign", "sign_url", default=None, metavar="URL",
+              help="Sign the WACZ with this signing server (webrecorder authsign's /sign "
+                   "URL); `wacz validate --verify-auth` then checks it.")
+@click.option("--sign-token", default=None, envvar="LIFEBOAT_SIGN_TOKEN", metavar="TOKEN",
+              help="The signing server's auth token (or set LIFEBOAT_SIGN_TOKEN).")
+def pack(job_dir: Path, sign_url: str | None, sign_token: str | None) -> None:
+    """Write a CDXJ index and a WACZ for replay (signed, with --sign).
 
-    Example:
+    Examples:
 
         lifeboat pack jobs/demo
+
+        lifeboat pack jobs/demo --sign https://signer.example.org/sign --sign-token T
     """
     from archive.pack import run_pack_command
 
-    run_pack_command(job_dir=job_dir)
+    run_pack_command(job_dir=job_dir, sign_url=sign_url, sign_token=sign_token)
 
 
 @cli.command()

@@ -43,23 +43,34 @@ class PackResult:
     pages: int
     warcs: int
     pages_are_posts: bool
+    signed_by: str = ""  # the signing server's domain, with --sign
+    signed_at: str = ""
 
 
-def run_pack_command(job_dir: Path) -> None:
+def run_pack_command(job_dir: Path, sign_url: str | None = None,
+                     sign_token: str | None = None) -> None:
     """The CLI: pack, then say what was written."""
     try:
-        result = pack_job(job_dir)
+        result = pack_job(job_dir, sign_url=sign_url, sign_token=sign_token)
     except PackError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"index: {result.cdxj} ({result.cdxj_lines} lines from {result.warcs} WARC files)")
     kind = "one per archived post" if result.pages_are_posts else "HTML pages detected"
     click.echo(f"WACZ:  {result.wacz} ({result.wacz.stat().st_size / 1e6:.1f} MB, "
                f"{result.pages} pages: {kind})")
-    click.echo(f"check: wacz validate -f {result.wacz}")
+    if result.signed_by:
+        click.echo(f"signed: by {result.signed_by} (authsign at {sign_url}), "
+                   f"time-stamped {result.signed_at}")
+        click.echo(f"check: wacz validate -f {result.wacz} --verify-auth")
+    else:
+        click.echo(f"check: wacz validate -f {result.wacz}")
 
 
-def pack_job(job_dir: Path) -> PackResult:
-    """Write ``indexes/index.cdxj`` and ``<job>.wacz`` for the job in ``job_dir``."""
+def pack_job(job_dir: Path, sign_url: str | None = None,
+             sign_token: str | None = None) -> PackResult:
+    """Write ``indexes/index.cdxj`` and ``<job>.wacz`` for the job in ``job_dir``; with
+    ``sign_url``, the WACZ's ``datapackage-digest.json`` is signed by that signing server
+    (webrecorder's authsign API, as ``wacz create --signing-url`` uses it)."""
     job_dir = Path(job_dir)
     warcs = find_warcs(job_dir) if (job_dir / "warc").is_dir() else []
     if not warcs:
@@ -71,9 +82,12 @@ def pack_job(job_dir: Path) -> PackResult:
     wacz = job_dir / f"{warc_prefix(job_dir)}.wacz"
     count = write_wacz(wacz, warcs, pages, logs=job_dir / "logs",
                        title=f"lifeboat archive: {job_dir.resolve().name}",
-                       description=_description(job_dir))
+                       description=_description(job_dir), sign_url=sign_url,
+                       sign_token=sign_token)
+    signed = signature(wacz) if sign_url else {}
     return PackResult(cdxj=cdxj, cdxj_lines=lines, wacz=wacz, pages=count,
-                      warcs=len(warcs), pages_are_posts=pages is not None)
+                      warcs=len(warcs), pages_are_posts=pages is not None,
+                      signed_by=signed.get("domain", ""), signed_at=signed.get("created", ""))
 
 
 def post_pages(job_dir: Path, cdxj: Path) -> list[dict] | None:
@@ -101,12 +115,18 @@ def post_pages(job_dir: Path, cdxj: Path) -> list[dict] | None:
 
 
 def write_wacz(out: Path, warcs: list[Path], pages: list[dict] | None,
-               logs: Path | None = None, title: str = "", description: str = "") -> int:
+               logs: Path | None = None, title: str = "", description: str = "",
+               sign_url: str | None = None, sign_token: str | None = None) -> int:
     """Build ``out`` with the ``wacz`` package and return its number of pages.
 
-    Every one of ``pages`` must match an archived record; None detects HTML pages instead."""
+    Every one of ``pages`` must match an archived record; None detects HTML pages instead.
+    With ``sign_url`` the WACZ must come out signed, or nothing is written."""
     partial = out.with_name(out.name + ".partial")
     args = ["create", "-o", str(partial), *map(str, warcs), "--hash-type", "sha256"]
+    if sign_url:
+        args += ["--signing-url", sign_url]
+        if sign_token:
+            args += ["--signing-token", sign_token]
     if title:
         args += ["--title", title]
     if description:
@@ -127,8 +147,17 @@ def write_wacz(out: Path, warcs: list[Path], pages: list[dict] | None,
     try:
         with redirect_stdout(said):
             code = wacz_main(args)
+    except (ValueError, OSError) as exc:  # the wacz package raises when signing fails
+        partial.unlink(missing_ok=True)
+        raise PackError(f"wacz create failed: {exc}" + (
+            f"; is the signing server at {sign_url} up, and the token right?"
+            if sign_url else "")) from None
     finally:
         pages_file.unlink(missing_ok=True)
+    if code == 0 and sign_url and not signature(partial):
+        partial.unlink(missing_ok=True)
+        raise PackError(f"the signing server at {sign_url} did not sign the WACZ (nothing "
+                        f"written):\n{said.getvalue().strip()}")
     packed = _count_pages(partial) if code == 0 else 0
     if code != 0 or (pages is not None and packed != len(pages)):
         partial.unlink(missing_ok=True)
@@ -136,6 +165,14 @@ def write_wacz(out: Path, warcs: list[Path], pages: list[dict] | None,
                         f"record):\n{said.getvalue().strip()}")
     os.replace(partial, out)
     return packed
+
+
+def signature(wacz: Path) -> dict:
+    """The ``signedData`` of a WACZ's ``datapackage-digest.json`` ({} if unsigned)."""
+    with zipfile.ZipFile(wacz) as zf:
+        if "datapackage-digest.json" not in zf.namelist():
+            return {}
+        return json.loads(zf.read("datapackage-digest.json")).get("signedData") or {}
 
 
 def _count_pages(wacz: Path) -> int:

@@ -39,6 +39,7 @@ PENDING = "pending.jsonl"
 LOG = "seals.log"
 MANIFEST_LINE = re.compile(r"^(?P<hash>[0-9a-fA-F]{64}) [ *](?P<name>.+)$")
 CHUNK = 1 << 20
+CRAWL_TIMEOUT = 10.0  # seconds a crawl's sealer waits for a TSA (then the token is queued)
 RETRY = "retry"  # WarcSealer's queue item: ask again for queued tokens
 
 
@@ -199,38 +200,54 @@ class SealBook:
 
 class WarcSealer:
     """Seals each WARC file a crawl closes, on a thread of its own so that neither hashing
-    nor a slow or dead TSA holds the crawl up. ``close()`` waits at most ``wait`` seconds;
-    whatever is unfinished then is on the queue already (``SealBook.seal`` queues first)."""
+    nor a slow or dead TSA holds the crawl up.
 
-    def __init__(self, job_dir: Path, tsas: list[str], timeout: float = TIMEOUT):
+    Made after the job is opened (a torn WARC repaired) and before anything is written: it
+    first asks again for the tokens earlier runs queued and seals the job's WARC files that
+    no manifest lists yet (a run killed before it could close its last file, or one run
+    without --tsa). ``close()`` waits at most ``wait`` seconds; whatever is unfinished then
+    is on the queue already (``SealBook.seal`` queues a token before asking for it)."""
+
+    def __init__(self, job_dir: Path, tsas: list[str], timeout: float = CRAWL_TIMEOUT):
+        from archive.writer import warc_files
+
         self.book = SealBook(job_dir, timeout)
         self.tsas = list(tsas)
         self.queue: queue.Queue[Path | str | None] = queue.Queue()
         self.sealed: list[SealResult] = []
+        self.queue.put(RETRY)
+        covered = sealed_names(self.book.dir)
+        for path in warc_files(self.book.warc_dir):
+            if path.name not in covered:
+                self.queue.put(path)
         self.thread = threading.Thread(target=self._run, name="lifeboat-sealer", daemon=True)
         self.thread.start()
-        self.queue.put(RETRY)  # first, what earlier runs queued
 
     def warc_closed(self, path: Path) -> None:
         """The writer's on-close hook: ``path`` is complete, seal it."""
         self.queue.put(Path(path))
 
     def _run(self) -> None:
-        while (path := self.queue.get()) is not None:
+        while (item := self.queue.get()) is not None:
             try:
-                if path == RETRY:
+                if item == RETRY:
                     self.sealed += self.book.retry()
-                else:
-                    path = Path(path)
-                    name = path.name.removesuffix(".gz").removesuffix(".warc")
-                    self.sealed.append(self.book.seal([path], self.tsas, name))
-                    self.sealed += self.book.retry()  # a TSA back up: catch up at once
+                    continue
+                path = Path(item)
+                name = path.name.removesuffix(".gz").removesuffix(".warc")
+                result = self.book.seal([path], self.tsas, name)
+                self.sealed.append(result)
+                if result.tokens and any(e["manifest"] != result.manifest.name
+                                         for e in self.book.pending()):
+                    self.sealed += self.book.retry()  # a TSA is back: catch up at once
             except (OSError, SealError) as exc:
-                self.book.log(str(path), "", f"error: {exc}")
+                self.book.log(str(item), "", f"error: {exc}")
 
-    def close(self, wait: float = 2 * TIMEOUT) -> None:
+    def close(self, wait: float = 1.5 * CRAWL_TIMEOUT) -> list[SealResult]:
+        """Stop after the files already handed over; what was sealed, and queued."""
         self.queue.put(None)
         self.thread.join(wait)
+        return self.sealed
 
 
 # -- lifeboat seal DIR ---------------------------------------------------------------
@@ -323,6 +340,18 @@ class SealCheck:
     tokens: list[tuple[Path, Token, bool]] = field(default_factory=list)  # (file, token, trusted)
     problems: list[tuple[str, str | None]] = field(default_factory=list)  # (message, WARC file)
     queued: int = 0
+
+
+def sealed_names(seals_dir: Path) -> set[str]:
+    """The file names listed in any manifest of ``seals_dir``."""
+    names: set[str] = set()
+    for manifest in seals_dir.glob("*.manifest") if seals_dir.is_dir() else ():
+        try:
+            text = manifest.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        names.update(m["name"] for line in text.splitlines() if (m := MANIFEST_LINE.match(line)))
+    return names
 
 
 def check_seals(job_dir: Path, ca_file: Path | None = None) -> list[SealCheck]:

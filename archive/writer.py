@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from isal import isal_zlib
 from warcio.recordloader import ArcWarcRecord
@@ -86,6 +86,7 @@ class RotatingWarcWriter:
         self.path: Path | None = None
         self.fh: BinaryIO | None = None
         self.files_written: list[str] = []
+        self.on_close: list[Callable[[Path], None]] = []  # called with each file closed
 
     def _open_next(self) -> None:
         self.close()
@@ -112,6 +113,10 @@ class RotatingWarcWriter:
         return out
 
     def close(self) -> None:
+        """Close the current file (rotation, end of crawl); then call the ``on_close`` hooks
+        with its path (``archive.seal.WarcSealer`` seals it)."""
         if self.fh is not None:
             self.fh.close()
             self.fh = None
+            for hook in self.on_close:
+                hook(self.path)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from datasette import hookimpl
 from datasette.utils import tilde_encode
 from datasette.utils.asgi import NotFound, Response
 
+from archive.seal import seals_for_warc
 from datasette_plugins.config import OSM_TILES
 from datasette_plugins.queries import MEDIA_CAPTURES_SQL, POSTS_CARRYING_SQL
 from datasette_plugins.warc_media import SHA256_RE, archive_database, check_visible
@@ -42,6 +44,12 @@ async def evidence(datasette, request):
     metadata = (await db.execute(
         "select * from media_metadata where sha256 = ?", [sha256])).first()
     metadata = dict(metadata) if metadata else {}
+    for capture in captures:  # the seals over its WARC file (archive.seal), not re-checked
+        capture["seals"] = [
+            {"manifest": name, "time": token.gen_time.isoformat() if token else None,
+             "tsa": token.tsa_name if token else None}
+            for name, token in seals_for_warc(Path(db.path).parent,
+                                              Path(capture["record_warc_filename"] or "").name)]
     posts = [dict(r) for r in await db.execute(POSTS_CARRYING_SQL, {"sha256": sha256})]
     for post in posts:
         post["row_url"] = datasette.urls.row(db.name, "posts", tilde_encode(str(post["id"])))

@@ -64,8 +64,10 @@ def crawler_process(settings: dict) -> AsyncCrawlerProcess:
 
 
 def run_crawl(profile: Profile, job_dir: Path, walks: list[tuple[ItemType, IdRange]],
-              settings: dict, warc_max_size: int) -> list[str]:
-    """Run one Scrapy crawl into ``job_dir``; returns the repairs made before it started."""
+              settings: dict, warc_max_size: int, tsas: tuple[str, ...] = ()) -> list[str]:
+    """Run one Scrapy crawl into ``job_dir``; returns the repairs made before it started.
+
+    With ``tsas``, each WARC file is sealed (``archive.seal.WarcSealer``) as it is closed."""
     from spiders.idwalk import IdWalkSpider
 
     process = crawler_process(settings)
@@ -73,17 +75,39 @@ def run_crawl(profile: Profile, job_dir: Path, walks: list[tuple[ItemType, IdRan
         logger.warning("robots.txt is NOT obeyed: profile %s sets politeness.obey_robots = false",
                        profile.name)
     job = Job(job_dir, profile.name, warc_max_size, warcinfo_fields(profile)).open()
+    sealer = None
     try:
+        if tsas:
+            from archive.seal import WarcSealer
+
+            sealer = WarcSealer(job_dir, list(tsas))
+            job.writer.on_close.append(sealer.warc_closed)
         process.crawl(IdWalkSpider, profile=profile, job=job, walks=walks)
         process.start()
     finally:
         job.close()
+        if sealer is not None:
+            report_seals(sealer.close(), job_dir)
     return job.repairs
+
+
+def report_seals(results: list, job_dir: Path) -> None:
+    """One line on what the crawl's sealer did (seals/seals.log has every attempt)."""
+    manifests = sum(1 for r in results if r.files)
+    tokens = sum(len(r.tokens) for r in results)
+    from archive.seal import SealBook
+
+    queued = len(SealBook(job_dir).pending())
+    line = f"seals: {manifests} WARC file(s) sealed, {tokens} time-stamp token(s) written"
+    if queued:
+        line += (f", {queued} token(s) queued (TSA unreachable): `lifeboat seal {job_dir}` "
+                 "or the next crawl run asks again")
+    click.echo(line)
 
 
 def run_crawl_command(profile: str, job_dir: Path, ids: str | None, variables: tuple[str, ...],
                       concurrency: int | None, warc_max_size: str, extract: bool,
-                      dry_run: bool) -> None:
+                      dry_run: bool, tsas: tuple[str, ...] = ()) -> None:
     """The body of ``lifeboat crawl`` (see crawl.py)."""
     try:
         loaded = load_profile(profile, parse_var_options(variables))
@@ -102,6 +126,8 @@ def run_crawl_command(profile: str, job_dir: Path, ids: str | None, variables: t
                        f" -> {item.url}")
         click.echo(f"allowed hosts {', '.join(loaded.allowed_hosts)}")
         click.echo(f"job directory {job_dir} (WARC files rotate at {max_size} bytes)")
+        if tsas:
+            click.echo(f"each WARC file sealed when closed, time-stamped by {', '.join(tsas)}")
         for key in sorted(settings):
             if key.isupper() and not isinstance(settings[key], dict):
                 click.echo(f"  {key} = {settings[key]!r}")
@@ -119,7 +145,7 @@ def run_crawl_command(profile: str, job_dir: Path, ids: str | None, variables: t
     except JobMismatch as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        repairs = run_crawl(loaded, job_dir, walks, settings, max_size)
+        repairs = run_crawl(loaded, job_dir, walks, settings, max_size, tsas)
     except JobLocked as exc:
         raise click.ClickException(str(exc)) from None
     for repair in repairs:
