@@ -2,7 +2,8 @@
 
 One session fixture installs MediaWiki 1.39 from /usr/share/mediawiki (SQLite, PHP's web
 server), uploads geotagged photos with maintenance/importImages.php, edits pages in several
-revisions, hides one revision's text (revision deletion) and deletes a page and a file,
+revisions, uploads a new version over one file, hides one revision's text (revision
+deletion) and deletes a page and a file,
 then crawls it once with ``lifeboat crawl mediawiki``. The tests compare the archive with
 what MediaWiki says it holds, and read it back as an investigator does.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from html import escape
 import subprocess
 import sys
 from pathlib import Path
@@ -20,9 +22,9 @@ import pytest
 from crawl_helpers import rows
 from datasette_plugins.prepare import prepare_file
 from datasette_plugins.serve import make_datasette
-from real_platforms.common import NotInstalled
-from spiders.profile import load_profile
+from real_platforms.common import NotInstalled, Photo
 from real_platforms.mediawiki import EDITS, Page, Wiki, mediawiki_site
+from spiders.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,29 +58,35 @@ def ds(job: Path):
     return make_datasette(job / "archive.db", tiles="/no-tiles/{z}/{x}/{y}.png")
 
 
-def live_files(wiki: Wiki, with_gps: bool = False) -> list[Page]:
-    """File: pages not deleted, optionally only those whose photo carries GPS."""
-    return [p for p in wiki.pages if p.file and not p.deleted
-            and (not with_gps or p.photo.latitude is not None)]
+def live_files(wiki: Wiki) -> list[Page]:
+    """File: pages not deleted."""
+    return [p for p in wiki.pages if p.file and not p.deleted]
+
+
+def originals(wiki: Wiki, with_gps: bool = False) -> list[tuple[Page, str, Path, Photo]]:
+    """(file page, URL, file on disk, photo) of every uploaded version of every live file."""
+    return [(page, url, path, photo) for page in live_files(wiki)
+            for url, path, photo in page.versions()
+            if not with_gps or photo.latitude is not None]
 
 
 def shown_on(wiki: Wiki, file_page: Page) -> list[Page]:
     """The live article pages whose current text shows ``file_page``'s file."""
-    name = file_page.title.removeprefix("File:").replace(" ", "_")
     last = {title: text for title, _, _, text in EDITS}
     return [p for p in wiki.pages if not p.deleted and not p.file
-            and f"[[File:{name}" in last.get(p.title, "")]
+            and f"[[File:{file_page.file_name}" in last.get(p.title, "")]
 
 
-def sha256(page: Page) -> str:
-    return hashlib.sha256(Path(page.file["path"]).read_bytes()).hexdigest()
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_the_wiki_is_what_the_tests_expect(wiki: Wiki) -> None:
     assert any(p.deleted and p.file for p in wiki.pages)
     assert any(p.deleted and not p.file for p in wiki.pages)
     assert any(r.text_hidden for _, r in wiki.revisions.values())
-    assert len(live_files(wiki, with_gps=True)) == 3
+    assert any(page.file["old"] for page in live_files(wiki))  # a file uploaded twice
+    assert len(originals(wiki, with_gps=True)) == 4  # three files, one uploaded twice
 
 
 def test_every_page_and_revision_ends_as_mediawiki_implies(wiki: Wiki, job: Path) -> None:
@@ -121,12 +129,11 @@ def test_every_original_is_archived_byte_for_byte_with_its_gps(wiki: Wiki, job: 
     media = dict(rows(job, "SELECT url, sha256 FROM media"))
     gps = {sha: (lat, lon) for sha, lat, lon in
            rows(job, "SELECT sha256, latitude, longitude FROM media_metadata")}
-    for page in live_files(wiki):
-        assert media[page.file["url"]] == sha256(page), page.title
-        photo = page.photo
+    for page, url, path, photo in originals(wiki):  # the earlier uploads of a file too
+        assert media[url] == sha256(path), url
         expected = (None, None) if photo.latitude is None else pytest.approx(
             (photo.latitude, photo.longitude), abs=1e-5)
-        assert gps[media[page.file["url"]]] == expected, page.title
+        assert gps[media[url]] == expected, url
     deleted = [p.file["url"] for p in wiki.pages if p.file and p.deleted]
     assert deleted and not set(deleted) & set(media)  # a deleted file is never fetched
 
@@ -140,33 +147,34 @@ def test_csv_export_has_every_original_with_gps_under_its_file_page(wiki: Wiki, 
     assert result.returncode == 0, result.stderr
     with open(out, newline="", encoding="utf-8") as fh:
         exported = {(row["post_id"], row["media_url"]): row for row in csv.DictReader(fh)}
-    for page in live_files(wiki, with_gps=True):
+    for page, url, path, photo in originals(wiki, with_gps=True):
         articles = shown_on(wiki, page)
         assert articles, page.title
         for post in [page, *articles]:  # the file page, and each page showing the file
-            row = exported[(str(post.id), page.file["url"])]
-            assert row["sha256"] == sha256(page)
-            assert float(row["latitude"]) == pytest.approx(page.photo.latitude, abs=1e-5)
-            assert float(row["longitude"]) == pytest.approx(page.photo.longitude, abs=1e-5)
+            row = exported[(str(post.id), url)]
+            assert row["sha256"] == sha256(path)
+            assert float(row["latitude"]) == pytest.approx(photo.latitude, abs=1e-5)
+            assert float(row["longitude"]) == pytest.approx(photo.longitude, abs=1e-5)
             assert row["author"] == post.revisions[-1].user
 
 
 async def test_map_shows_every_original_with_gps(wiki: Wiki, ds) -> None:
     data = (await ds.client.get("/archive/geotagged_media.json?_shape=objects&_size=max")).json()
     on_map = {row["sha256"]: row for row in data["rows"]}
-    expected = {sha256(page): page for page in live_files(wiki, with_gps=True)}
+    expected = {sha256(path): (page, photo) for page, _, path, photo in
+                originals(wiki, with_gps=True)}
     assert set(on_map) == set(expected)
-    for sha, page in expected.items():
-        assert on_map[sha]["latitude"] == pytest.approx(page.photo.latitude, abs=1e-5)
-        assert on_map[sha]["longitude"] == pytest.approx(page.photo.longitude, abs=1e-5)
+    for sha, (page, photo) in expected.items():
+        assert on_map[sha]["latitude"] == pytest.approx(photo.latitude, abs=1e-5)
+        assert on_map[sha]["longitude"] == pytest.approx(photo.longitude, abs=1e-5)
         assert on_map[sha]["posts"] == 1 + len(shown_on(wiki, page))
 
 
 async def test_evidence_page_of_an_original_names_its_file_page(wiki: Wiki, ds) -> None:
-    for page in live_files(wiki, with_gps=True):
-        response = await ds.client.get(f"/-/evidence/{sha256(page)}")
+    for page, url, path, _ in originals(wiki, with_gps=True):
+        response = await ds.client.get(f"/-/evidence/{sha256(path)}")
         assert response.status_code == 200
-        assert page.file["url"] in response.text
+        assert escape(url) in response.text
         for post in [page, *shown_on(wiki, page)]:
             assert f'href="/archive/posts/{post.id}"' in response.text, (page.title, post.title)
 

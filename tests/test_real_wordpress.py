@@ -23,8 +23,8 @@ from crawl_helpers import rows
 from datasette_plugins.prepare import prepare_file
 from datasette_plugins.serve import make_datasette
 from real_platforms.common import NotInstalled
-from spiders.profile import load_profile
 from real_platforms.wordpress import Post, WordPressSite, wordpress_site
+from spiders.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -192,3 +192,21 @@ def test_the_job_verifies(job: Path) -> None:
 def test_the_bundled_profile_needs_only_the_instance_variable() -> None:
     profile = load_profile("wordpress", {"instance": "https://blog.example.org"})
     assert profile.name == "wordpress" and profile.walks
+
+
+def test_lifeboat_try_shows_one_post_and_the_attachments_it_credits(site: WordPressSite) -> None:
+    def run(post: Post) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(ROOT / "crawl.py"), "try", "wordpress",
+                               str(post.id), "--var", f"instance={site.url}"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+    eiffel, protected = site.post("eiffel"), site.post("protected")
+    shown = run(eiffel)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "fields.author = 'Alice Martin'" in shown.stdout
+    assert f"created_at='{eiffel.date_gmt}Z'" in shown.stdout
+    attachment = eiffel.attachments[0].id
+    assert f"would fetch attachment {attachment} (credited to post {eiffel.id})" in shown.stdout
+    refused = run(protected)
+    assert refused.returncode == 1
+    assert f"post {protected.id}: forbidden (HTTP 200)" in refused.stdout
+

@@ -38,6 +38,11 @@ UPLOADS = {
                   (20, 20, 20))],
 }
 PHOTOS = {photo.name: photo for photos in UPLOADS.values() for photo in photos}
+#: a new version of a file, uploaded over it (importImages.php --overwrite): the first
+#: upload stays public under /images/archive/
+REUPLOADS = {"Alice": [Photo("Harbour_crane.jpg", 640, 480, 53.545500, 9.966300,
+                             "2023:03:09 07:30:00", (200, 200, 40))]}
+CURRENT = {**PHOTOS, **{p.name: p for photos in REUPLOADS.values() for p in photos}}
 
 EDITS = [
     ("Kyiv square", "Alice", "20230301120000", "The square at noon.\n\n"
@@ -79,13 +84,25 @@ class Page:
     title: str
     namespace: int
     revisions: list[Revision]
-    file: dict | None  # File: pages: {"url", "path", "sha1"}
+    file: dict | None  # File: pages: {"url", "path", "old": [{"url", "path"}...]}
     deleted: bool = False
 
     @property
     def photo(self) -> Photo | None:
-        name = self.title.removeprefix("File:").replace(" ", "_")
-        return PHOTOS.get(name) if self.file else None
+        """The photo of the file's current version."""
+        return CURRENT.get(self.file_name) if self.file else None
+
+    @property
+    def file_name(self) -> str:
+        return self.title.removeprefix("File:").replace(" ", "_")
+
+    def versions(self) -> list[tuple[str, Path, Photo]]:
+        """(URL, file on disk, photo) of the current and every earlier upload."""
+        if not self.file:
+            return []
+        current = [(self.file["url"], Path(self.file["path"]), self.photo)]
+        return current + [(old["url"], Path(old["path"]), PHOTOS[self.file_name])
+                          for old in self.file["old"]]
 
 
 @dataclass
@@ -144,6 +161,13 @@ def _install_and_seed(folder: Path, url: str, env: dict[str, str]) -> Wiki:
         _run(["php", str(maintenance / "importImages.php"), f"--user={user}",
               "--comment=Uploaded for the lifeboat test", "--timestamp=20230301080000",
               str(upload_dir)], env, "maintenance/importImages.php")
+    for user, photos in REUPLOADS.items():
+        upload_dir = folder / "reupload" / user
+        upload_dir.mkdir(parents=True)
+        make_photos(photos, upload_dir)
+        _run(["php", str(maintenance / "importImages.php"), f"--user={user}", "--overwrite",
+              "--comment=A better photo", str(upload_dir)], env,
+             "maintenance/importImages.php --overwrite")
     truth = json.loads(_run(["php", str(SEED), "--step=pages", str(spec)], env,
                             "seeding pages").strip().splitlines()[-1])
     deleted = set(truth["deleted"])

@@ -101,7 +101,11 @@ class SeedLifeboatTestWiki extends Maintenance {
                 $local = $services->getRepoGroup()->getLocalRepo()->newFile($title);
                 $local->load();
                 $file = ['url' => wfExpandUrl($local->getUrl(), PROTO_CANONICAL),
-                         'path' => $local->getLocalRefPath(), 'sha1' => $local->getSha1()];
+                         'path' => $local->getLocalRefPath(), 'old' => []];
+                foreach ($local->getHistory() as $old) {  // earlier uploads, newest first
+                    $file['old'][] = ['url' => wfExpandUrl($old->getUrl(), PROTO_CANONICAL),
+                                      'path' => $old->getLocalRefPath()];
+                }
             }
             $pages[] = ['id' => (int)$row->page_id, 'title' => $title->getPrefixedText(),
                         'namespace' => (int)$row->page_namespace, 'revisions' => $revisions,
