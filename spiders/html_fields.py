@@ -33,7 +33,7 @@ from parsel import Selector
 from parsel.utils import extract_regex
 from w3lib.encoding import html_to_unicode
 
-TABLE_KEYS = ("css", "xpath", "jmespath", "regex", "join", "visible_text")
+TABLE_KEYS = ("css", "xpath", "jmespath", "regex", "replace", "join", "visible_text")
 _EMPTY = Selector(text="<html><body></body></html>")
 
 
@@ -54,6 +54,7 @@ class SelectorField:
     regex: re.Pattern | None = None
     join: str | None = None
     visible_text: bool = False
+    replace: tuple[re.Pattern, str] | None = None
 
     def select(self, selector: Selector) -> list[str]:
         """Every match in one document, as stripped non-empty strings."""
@@ -64,7 +65,23 @@ class SelectorField:
                 values = [v for text in values for v in extract_regex(self.regex, text)]
         else:
             values = found.re(self.regex) if self.regex else found.getall()
-        return [v.strip() for v in values if v and v.strip()]
+        return self.rewrite([v.strip() for v in values if v and v.strip()])
+
+    def strings(self, values: list[Any]) -> list[str]:
+        """A JSON table without css / xpath: ``regex`` and ``replace`` over the strings
+        the JMESPath expression gave."""
+        texts = [v.strip() for v in values if isinstance(v, str) and v.strip()]
+        if self.regex is not None:
+            texts = [m.group(1) if self.regex.groups else m.group(0)
+                     for text in texts for m in self.regex.finditer(text)]
+        return self.rewrite(texts)
+
+    def rewrite(self, values: list[str]) -> list[str]:
+        """``replace`` applied to each value (e.g. a resized copy's URL -> the original's)."""
+        if self.replace is None:
+            return values
+        pattern, replacement = self.replace
+        return [pattern.sub(replacement, value) for value in values]
 
     def finish(self, values: list[str]) -> Any:
         """None, one string, a joined string or the list, like a JMESPath projection."""
@@ -108,20 +125,35 @@ def compile_table(table: dict, compile_jmespath: Callable[[str], Any] | None) ->
         if key == "visible_text":
             if not isinstance(value, bool):
                 raise ValueError("visible_text must be true or false")
+        elif key == "replace":
+            if not (isinstance(value, list) and len(value) == 2
+                    and all(isinstance(v, str) for v in value) and value[0]):
+                raise ValueError("replace is [\"regular expression\", \"replacement\"], e.g. "
+                                 "[\"/scaled_full_\", \"/\"]")
         elif not isinstance(value, str) or (key != "join" and not value.strip()):
             raise ValueError(f"{key} must be a non-empty string")
-    if ("css" in table) == ("xpath" in table):
+    strings_only = compile_jmespath is not None and "jmespath" in table and \
+        "css" not in table and "xpath" not in table and not table.get("visible_text")
+    if ("css" in table) == ("xpath" in table) and not strings_only:
         raise ValueError("give exactly one of css = \"...\" or xpath = \"...\"")
     try:
         regex = re.compile(table["regex"]) if "regex" in table else None
     except re.error as exc:
         raise ValueError(f"bad regex {table['regex']!r}: {exc}") from None
+    replace = None
+    if "replace" in table:
+        try:
+            replace = (re.compile(table["replace"][0]), table["replace"][1])
+            replace[0].sub(replace[1], "")  # a bad group reference fails here
+        except (re.error, IndexError) as exc:
+            raise ValueError(f"bad replace {table['replace']!r}: {exc}") from None
     if "jmespath" in table and compile_jmespath is None:
         raise ValueError("jmespath is for parse = \"json\" items; an HTML page has no JSON")
     jmes = compile_jmespath(table["jmespath"]) if "jmespath" in table else None
-    return _checked(SelectorField(css=table.get("css"), xpath=table.get("xpath"),
-                                  jmespath=jmes, regex=regex, join=table.get("join"),
-                                  visible_text=table.get("visible_text", False)))
+    field = SelectorField(css=table.get("css"), xpath=table.get("xpath"), jmespath=jmes,
+                          regex=regex, join=table.get("join"),
+                          visible_text=table.get("visible_text", False), replace=replace)
+    return field if strings_only else _checked(field)
 
 
 def visible_text(match: Selector) -> str:
@@ -175,6 +207,8 @@ def search_json(compiled: Any, document: Any, search_jmespath: Callable[[Any, An
         return search_jmespath(compiled, document)
     found = search_jmespath(compiled.jmespath, document)
     fragments = found if isinstance(found, list) else [found]
+    if compiled.css is None and compiled.xpath is None:
+        return compiled.finish(compiled.strings(fragments))
     values: list[str] = []
     for fragment in fragments:
         if isinstance(fragment, str) and fragment.strip():

@@ -175,6 +175,8 @@ BAD_SELECTORS = [
     ('media = { css = "img", regex = "(" }', "items.page.fields.media", "bad regex"),
     ('author = { jmespath = "a", css = "b" }', "items.page.fields.author", "jmespath is for"),
     ('media = []', "items.page.fields.media", "must be a non-empty"),
+    ('media = { css = "img", replace = ["(", ""] }', "items.page.fields.media", "bad replace"),
+    ('media = { css = "img", replace = "x" }', "items.page.fields.media", "replace is ["),
     ('text = { css = "p", visible_text = "yes" }', "items.page.fields.text",
      "visible_text must be true or false"),
 ]

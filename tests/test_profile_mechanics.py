@@ -21,6 +21,7 @@ import pytest
 from crawl_helpers import ROOT, loopback_profile, rows, run_profile
 from platforms.base import PlatformFixture, Reply, json_reply, serve
 from datasette_plugins.queries import POSTS_CARRYING_SQL
+from spiders.profile import ProfileError, parse_profile
 from platforms.make_assets import ASSETS
 
 
@@ -429,3 +430,22 @@ def test_a_crawl_warns_about_a_field_that_matched_nothing(tmp_path):
     assert warning in result.stderr
     assert warning in (tmp_path / "job" / "logs" / "crawl.log").read_text()
     assert "fields.media matched nothing" not in result.stderr
+
+
+@pytest.mark.parametrize("body,key,message", [
+    ('table = "posts"\nrows = "posts"\n[items.t.fields]\ntext = "body"', "items.t.rows",
+     "each element's own ID"),
+    ('rows = "posts"', "items.t.rows", 'set table = "posts"'),
+    ('table = "posts"\nrows = "posts[" \n[items.t.fields]\nid = "id"', "items.t.rows",
+     "bad JMESPath"),
+    ('next = "links.[next"', "items.t.next", "bad JMESPath"),
+    ('max_pages = 0', "items.t.max_pages", "a number of pages"),
+    ('timezone = "Mars/Olympus"', "items.t.timezone", "not a time zone name"),
+    ('[items.t.fields]\nauthor = "a"', "items.t.fields", "only media may be given"),
+])
+def test_list_and_child_keys_are_checked_at_load(body, key, message):
+    text = loopback_profile("x", '[items.t]\nurl = "${base}/t/{id}"\n' + body +
+                            "\n[items.t.ids]\nstart = 1\nstop = 2\n")
+    with pytest.raises(ProfileError) as error:
+        parse_profile(text, "x.toml", {"base": "http://127.0.0.1:1"})
+    assert f"x.toml: {key}: " in str(error.value) and message in str(error.value)

@@ -50,9 +50,16 @@ class DiasporaFixture(PlatformFixture):
                          photos=("newyork.jpg",)),
         ]}
         self.photo_urls: dict[int, list[str]] = {}
+        self.original_urls: dict[int, list[str]] = {}
         for post in self.posts.values():
+            # diaspora's ProcessedImage: the upload under its own name, resized copies
+            # (scaled_full_: at most 700 px wide, here without EXIF) beside it; the API
+            # shows only the copies
             self.photo_urls[post.id] = [
-                self.add_media(f"/uploads/images/scaled_full_{post.id}{n}{asset}", asset)
+                self.add_media(f"/uploads/images/scaled_full_{post.id}{n}{asset}", "nogps.jpg")
+                for n, asset in enumerate(post.photos)]
+            self.original_urls[post.id] = [
+                self.add_media(f"/uploads/images/{post.id}{n}{asset}", asset)
                 for n, asset in enumerate(post.photos)]
 
     def id_range(self) -> str:
@@ -116,5 +123,7 @@ class DiasporaFixture(PlatformFixture):
                 name = PEOPLE[post.author][0]
                 out.append(Expected("post", str(post_id), "archived",
                                     f"{name}@{self.host}", post.created_at,
-                                    post.text or None, tuple(sorted(self.photo_urls[post_id]))))
+                                    post.text or None, tuple(sorted(
+                                        self.photo_urls[post_id] +
+                                        self.original_urls[post_id]))))
         return out

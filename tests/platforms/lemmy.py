@@ -46,7 +46,8 @@ class LemmyFixture(PlatformFixture):
         self.posts = {p.id: p for p in [
             LemmyPost(1, 1, "2023-05-01T10:15:00.123456Z", "Hello photographers",
                       body="First post, no picture."),
-            LemmyPost(2, 1, "2023-05-01T11:00:00.000000Z", "Tower at dawn", asset="paris.jpg"),
+            # Lemmy 0.18 and older: UTC without an offset
+            LemmyPost(2, 1, "2023-05-01T11:00:00.000000", "Tower at dawn", asset="paris.jpg"),
             LemmyPost(3, 2, "2023-05-02T09:00:00.000000Z", "Regretted", body="oops",
                       deleted=True),
             LemmyPost(4, 3, "2023-05-03T09:00:00.000000Z", "Spam", body="buy now",
@@ -134,11 +135,14 @@ class LemmyFixture(PlatformFixture):
             post = self.posts.get(post_id)
             if post is None:
                 out.append(Expected("post", str(post_id), "missing"))
-            elif post.deleted or post.removed:
+                continue
+            # times without an offset are UTC on Lemmy (the profile's timezone)
+            published = post.published if post.published.endswith("Z") else post.published + "Z"
+            if post.deleted or post.removed:
                 out.append(Expected("post", str(post_id), "deleted", PEOPLE[post.creator],
-                                    post.published))
+                                    published))
             else:
                 media = (self.uploads[post_id],) if post_id in self.uploads else ()
                 out.append(Expected("post", str(post_id), "archived", PEOPLE[post.creator],
-                                    post.published, post.name, media))
+                                    published, post.name, media))
         return out
