@@ -16,13 +16,14 @@ from html import escape
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from crawl_helpers import rows
 from datasette_plugins.prepare import prepare_file
 from datasette_plugins.serve import make_datasette
-from real_platforms.common import NotInstalled, Photo
+from real_platforms.common import NotInstalled, Photo, served
 from real_platforms.mediawiki import EDITS, Page, Wiki, mediawiki_site
 from spiders.profile import load_profile
 
@@ -136,6 +137,19 @@ def test_every_original_is_archived_byte_for_byte_with_its_gps(wiki: Wiki, job: 
         assert gps[media[url]] == expected, url
     deleted = [p.file["url"] for p in wiki.pages if p.file and p.deleted]
     assert deleted and not set(deleted) & set(media)  # a deleted file is never fetched
+
+
+def test_mediawiki_served_each_original_once_and_no_deleted_file(wiki: Wiki,
+                                                                  job: Path) -> None:
+    """MediaWiki's server's own request log (php -S), not lifeboat's records."""
+    requests = served(wiki.folder / "php.log")
+    assert all(method == "GET" for _, method, _ in requests)
+    paths = [path for _, _, path in requests]
+    for _, url, _, _ in originals(wiki):
+        assert paths.count(urlsplit(url).path) == 1, url
+    for page in wiki.pages:
+        if page.deleted and page.file:
+            assert urlsplit(page.file["url"]).path not in paths
 
 
 def test_csv_export_has_every_original_with_gps_under_its_file_page(wiki: Wiki, job: Path,

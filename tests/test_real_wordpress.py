@@ -16,13 +16,14 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from crawl_helpers import rows
 from datasette_plugins.prepare import prepare_file
 from datasette_plugins.serve import make_datasette
-from real_platforms.common import NotInstalled
+from real_platforms.common import NotInstalled, served
 from real_platforms.wordpress import Post, WordPressSite, wordpress_site
 from spiders.profile import load_profile
 
@@ -142,6 +143,22 @@ def test_nothing_of_a_non_public_post_is_archived(site: WordPressSite, job: Path
             stem = attachment.original.rsplit("/", 1)[1].rsplit(".", 1)[0]
             assert not [url for url in urls if f"/{stem}" in url], attachment
         assert not rows(job, "SELECT 1 FROM posts WHERE id = ?", (str(post.id),))
+
+
+def test_wordpress_served_each_original_once_and_nothing_hidden(site: WordPressSite,
+                                                                job: Path) -> None:
+    """WordPress's own request log (php -S), not lifeboat's records."""
+    requests = served(site.folder / "php.log")
+    assert all(method == "GET" for _, method, _ in requests)
+    paths = [path for _, _, path in requests]
+    for _, attachment in originals(site):
+        assert paths.count(urlsplit(attachment.original).path) == 1, attachment.original
+    for post in site.posts:
+        if not post.public:
+            for attachment in post.attachments:
+                folder = urlsplit(attachment.original).path.rsplit(".", 1)[0]
+                assert not [p for p in paths if p.startswith(folder)], attachment
+    assert (200, "GET", "/robots.txt") in requests  # WordPress's own robots.txt, obeyed
 
 
 def test_csv_export_has_every_original_with_gps_under_its_post(site: WordPressSite, job: Path,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -95,6 +96,14 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+SERVED = re.compile(r"\] 127\.0\.0\.1:\d+ \[(\d{3})\]: (\w+) (\S+)")
+
+
+def served(log: Path) -> list[tuple[int, str, str]]:
+    """(status, method, path) of every request in ``php -S``'s own log, in order."""
+    return [(int(m[1]), m[2], m[3]) for m in SERVED.finditer(log.read_text(errors="replace"))]
 
 
 @contextmanager

@@ -3,6 +3,8 @@
 Debian installs WordPress in /usr/share/wordpress and reads its settings from
 /etc/wordpress/config-HOST.php; a test must not write there, so the site runs from a copy
 of /usr/share/wordpress (about 1 s) with its own wp-config.php and wp-content folder.
+``router_wordpress.php`` does for ``php -S`` what WordPress's .htaccess does for Apache
+(paths that are not files go to index.php: the REST API, robots.txt, permalinks).
 It is installed and filled by ``seed_wordpress.php`` through WordPress's own functions
 (wp_install, wp_insert_post, media_handle_sideload, which makes the resized copies and
 the ``-scaled`` image of a photo over 2560 px). The seeding script's answer (ids, URLs of
@@ -23,6 +25,7 @@ from .common import Photo, free_port, make_photos, mariadb, php_server, require
 
 DEBIAN_WORDPRESS = Path("/usr/share/wordpress")
 SEED = Path(__file__).with_name("seed_wordpress.php")
+ROUTER = Path(__file__).with_name("router_wordpress.php")  # Apache's rewrite rules
 
 #: every photo carries GPS except "nogps"; paris, sydney and newyork exceed 2560 px (the
 #: size over which WordPress shows a "-scaled" copy), the others are only resized
@@ -150,7 +153,7 @@ define('AUTOMATIC_UPDATER_DISABLED', true);
 define('DISABLE_WP_CRON', true);
 define('WP_HTTP_BLOCK_EXTERNAL', true);
 $table_prefix = 'wp_';
-define('ABSPATH', __DIR__ . '/');
+if (!defined('ABSPATH')) define('ABSPATH', __DIR__ . '/');
 require_once ABSPATH . 'wp-settings.php';
 """
 
@@ -175,7 +178,8 @@ def wordpress_site(folder: Path) -> Iterator[WordPressSite]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with ExitStack() as stack:
-        stack.enter_context(php_server(site_dir, port, folder / "php.log"))  # holds the port
+        stack.enter_context(php_server(site_dir, port, folder / "php.log",  # holds the port
+                                       router=ROUTER))
         db = stack.enter_context(mariadb(folder / "mariadb"))
         db.sql("CREATE DATABASE wordpress CHARACTER SET utf8mb4")
         (site_dir / "wp-config.php").write_text(_config(site_dir, url, db.socket))
