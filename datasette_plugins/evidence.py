@@ -10,7 +10,7 @@ from datasette.utils import tilde_encode
 from datasette.utils.asgi import NotFound, Response
 
 from archive.seal import seals_for_warc
-from datasette_plugins.config import OSM_TILES
+from datasette_plugins.config import BUNDLED_TILES, tile_options
 from datasette_plugins.queries import MEDIA_CAPTURES_SQL, POSTS_CARRYING_SQL
 from datasette_plugins.warc_media import SHA256_RE, archive_database, check_visible
 
@@ -68,7 +68,9 @@ async def evidence(datasette, request):
         "exiftool_json": pretty_json(metadata.get("exiftool")),
         "has_gps": metadata.get("latitude") is not None
         and metadata.get("longitude") is not None,
-        "tile_layer": config.get("tile_layer") or OSM_TILES,
+        "tile_layer": config.get("tile_layer") or BUNDLED_TILES,
+        "tile_options": json.dumps(config.get("tile_layer_options")
+                                   or tile_options(config.get("tile_layer") or BUNDLED_TILES)),
         "database": db.name,
     }
     html = await datasette.render_template("evidence.html", context, request=request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from datasette import hookimpl
@@ -36,6 +37,28 @@ def media_preview(sha256: str, content_type: str | None) -> Markup:
         view = Markup("")
     return Markup('<div class="lifeboat-media">{}<a href="{}">evidence {}…</a></div>').format(
         view, evidence, sha256[:12])
+
+
+def exiftool_summary(value: str, sha256) -> Markup:
+    """A wide ExifTool JSON cell as its tag count and a link to the full record (the
+    evidence page); JSON and CSV keep the whole record."""
+    try:
+        count = len(json.loads(value))
+    except (ValueError, TypeError):
+        count = None
+    label = f"{count} tags" if count is not None else f"{len(value):,} characters"
+    if isinstance(sha256, str) and SHA256.fullmatch(sha256):
+        return Markup('{} · <a href="/-/evidence/{}#exiftool">full record</a>').format(
+            label, sha256)
+    return Markup("{}").format(label)
+
+
+def raw_summary(value: str, capture_id) -> Markup:
+    """A post's archived JSON cell as its size and a link to the bytes in the WARC."""
+    label = f"JSON, {len(value.encode()):,} bytes"
+    if isinstance(capture_id, int):
+        return Markup('<a href="/-/capture/{}">{}</a>').format(capture_id, label)
+    return Markup("{}").format(label)
 
 
 def row_value(row, *names: str):
@@ -73,6 +96,10 @@ def render_cell(row, value, column, table, database, datasette):
     positions without float noise."""
     if (shown := rounded(column, value)) is not None:
         return shown
+    if column == "exiftool" and isinstance(value, str):
+        return exiftool_summary(value, row_value(row, "sha256"))
+    if table == "posts" and column == "raw" and isinstance(value, str):
+        return raw_summary(value, row_value(row, "capture_id"))
     if column == "sha256" and isinstance(value, str) and SHA256.fullmatch(value):
         return media_preview(value, row_value(row, "content_type", "mime_type"))
     if table == "posts" and column == "text":

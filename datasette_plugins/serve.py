@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from datasette.app import Datasette
 
-from datasette_plugins.config import OSM_TILES, SETTINGS, build_metadata
+from datasette_plugins.config import BUNDLED_TILES, SETTINGS, build_metadata
 from datasette_plugins.prepare import prepare_file
 from datasette_plugins.safety import UnsafeBind, check_bind
 
@@ -25,7 +25,7 @@ def database_path(job_dir: Path) -> Path:
 
 
 def make_datasette(db_path: Path, require_login: bool = False,
-                   tiles: str = OSM_TILES) -> Datasette:
+                   tiles: str | None = None) -> Datasette:
     """A Datasette instance over ``db_path`` with lifeboat's metadata and settings.
 
     Datasette opens the file read-only (``mode=ro``) and our connections set
@@ -33,7 +33,7 @@ def make_datasette(db_path: Path, require_login: bool = False,
     """
     return Datasette(
         [str(db_path)],
-        metadata=build_metadata(tile_layer=tiles, require_login=require_login),
+        metadata=build_metadata(tile_layer=tiles or BUNDLED_TILES, require_login=require_login),
         settings=SETTINGS,
     )
 
@@ -64,7 +64,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def run_serve_command(job_dir: Path, host: str = "127.0.0.1", port: int = 8001,
-                      require_login: bool = False, tiles: str = OSM_TILES) -> None:
+                      require_login: bool = False, tiles: str | None = None) -> None:
     """Serve ``job_dir``'s database on ``host:port`` (port 0 picks a free port)."""
     import uvicorn
 

@@ -21,6 +21,7 @@ from datasette_plugins.serve import make_datasette
 EXTRA_POSTS = 1300          # with the fixture's 5: 1,305 posts, past Datasette's 1,000
 NEAR_MEDIA = 1200           # geotagged media within a kilometre of one point
 POINT = (52.52, 13.405)
+OSM_LAND, OSM_SEA = (242, 239, 233), (170, 211, 223)  # OpenStreetMap's colours
 
 
 def grow(db_path) -> None:
@@ -40,7 +41,15 @@ def grow(db_path) -> None:
                          "captured_at, mime_type) values (?, ?, ?, ?, 'image/jpeg')",
                          [sha, POINT[0] + (i % 50) * 1e-4, POINT[1] + (i // 50) * 1e-4,
                           f"2021-01-05T{i % 24:02d}:30:00+01:00"])
+        conn.executemany(  # a walk of IDs 1..2000: 1..1800 walked, then a hole
+            "insert into ledger (profile, item_type, id, state, attempts, last_status, "
+            "updated_at) values ('test', 'post', ?, ?, 1, 200, '2021-02-01T00:00:00Z')",
+            [(str(i), LEDGER_STATE(i)) for i in range(1, 1801)] + [("2000", "archived")])
     conn.close()
+
+
+def LEDGER_STATE(i: int) -> str:
+    return "missing" if i % 10 == 0 else "forbidden" if i % 97 == 0 else "archived"
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +171,86 @@ async def test_positions_are_shown_without_float_noise(ds, tmp_path):
     cells = re.findall(r'<td class="col-latitude[^"]*">([^<]*)</td>', html)
     assert cells and all(re.fullmatch(r"-?\d+\.\d{6}", c.strip()) for c in cells), cells
     assert 'id="facet-model"' in html and 'id="facet-gps_flag"' not in html
+
+
+# --- the offline map, first on its page ------------------------------------------------------
+
+async def test_bundled_basemap_tiles_show_land_from_this_machine(ds):
+    from PIL import Image
+
+    response = await ds.client.get("/-/tiles/basemap/0/0/0.png")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    image = Image.open(io.BytesIO(response.content)).convert("RGB")
+    colours = dict((c, n) for n, c in image.getcolors(maxcolors=1 << 16))
+    total = image.width * image.height
+    assert colours.get(OSM_LAND, 0) > total / 10 and colours.get(OSM_SEA, 0) > total / 4
+
+
+async def test_map_page_puts_the_map_first_with_offline_tiles(ds):
+    html = (await ds.client.get("/archive/geotagged_media")).text
+    assert html.index('id="lifeboat-map"') < html.index('class="metadata-description"')
+    assert '"/-/tiles/basemap/{z}/{x}/{y}.png"' in html
+    assert "openstreetmap.org/{z}" not in html and "tile.openstreetmap" not in html
+    assert ".col-popup { display: none; }" in html
+    assert "basemap" not in (await ds.client.get("/")).text.split("</header>")[1].split(
+        "Where to start")[0]
+
+
+async def test_wide_exiftool_cells_are_summaries(ds, job):
+    html = (await ds.client.get("/archive/media_metadata?mime_type=video/mp4")).text
+    assert f'<a href="/-/evidence/{job.shas["video.mp4"]}#exiftool">full record</a>' in html
+    assert "1 tags" in html
+
+
+# --- timeline, coverage strip, per-hour chart ------------------------------------------------
+
+def svg_counts(html: str, css_class: str) -> list[int]:
+    figure = html.split(f'lifeboat-chart {css_class}"', 1)[1].split("</figure>", 1)[0]
+    return [int(n) for n in re.findall(r'data-count="(\d+)"', figure)]
+
+
+def one(job, sql):
+    conn = sqlite3.connect(job.db_path)
+    try:
+        return conn.execute(sql).fetchone()[0]
+    finally:
+        conn.close()
+
+
+async def test_timeline_counts_every_post_and_capture_time(ds, job):
+    html = (await ds.client.get("/-/timeline")).text
+    posts = svg_counts(html, "timeline-posts")
+    taken = svg_counts(html, "timeline-taken")
+    assert sum(posts) == one(job, "select count(*) from posts where created_at != ''")
+    assert sum(taken) == one(job, "select count(*) from media_metadata "
+                                  "where captured_at_utc is not null")
+    assert len(posts) == len(taken) == 7  # 2021-01-01 .. 2021-01-07, one bar a day
+    assert 'href="/archive/posts?created_at__startswith=2021-01-03"' in html
+
+
+async def test_coverage_strip_shows_every_ledger_state_across_the_id_range(ds, job):
+    html = (await ds.client.get("/-/coverage")).text
+    legend = dict(re.findall(r'data-state="([^"]+)" data-count="(\d+)"', html))
+    assert legend == {"archived": str(1800 - 180 - 17 + 1), "missing": "180",
+                      "forbidden": "17", "not walked": "199"}
+    slices = re.findall(r'data-first="(\d+)" data-last="(\d+)" data-counts="([^"]+)"', html)
+    assert slices[0][:2] == ("1", "10") and slices[-1][:2] == ("1991", "2000")
+    assert unescape(slices[-2][2]) == '{"not walked": 10}'
+
+
+def test_status_prints_the_coverage_strip(job):
+    from archive.ledger import job_status
+
+    lines = job_status(job.job_dir)
+    at = next(i for i, line in enumerate(lines) if "test post coverage" in line)
+    strip = lines[at + 1].strip()
+    assert strip == "|" + "#" * 64 + " " * 8 + "|"  # 28 IDs a mark; the hole from 1801
+    assert "'.' missing 180" in lines[at + 2] and "' ' not walked 199" in lines[at + 2]
+
+
+async def test_per_hour_query_is_a_chart(ds, job):
+    html = (await ds.client.get("/archive/geotagged_media_per_hour")).text
+    counts = svg_counts(html, "per-hour")
+    assert sum(counts) == one(job, "select count(*) from geotagged_media "
+                                   "where captured_at_utc is not null")
+    assert max(counts) == NEAR_MEDIA // 24
