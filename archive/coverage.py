@@ -2,13 +2,12 @@
 highest, for the coverage strip of ``lifeboat serve`` (``/-/coverage``) and, as a line of
 characters, for ``lifeboat status``.
 
-Only walks whose IDs are all decimal integers have a strip (URLs and hex IDs have no order
-a person could read off a line).
+Only walks whose IDs are all decimal integers, walked ID by ID, have a strip (URLs and hex
+IDs have no order a person could read off a line; sparse snowflake IDs no slices to fill).
 """
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from dataclasses import dataclass, field
 
@@ -19,6 +18,9 @@ STATE_MARKS = {"archived": "#", "deleted": "d", "missing": ".", "forbidden": "f"
                "failed": "x", "queued": "q", "not walked": " "}
 NOT_WALKED = "not walked"
 NUMERIC = "id != '' AND id NOT GLOB '*[^0-9]*'"
+# A walk that has a ledger row for fewer than half the IDs in its range did not walk it
+# ID by ID (snowflake IDs, discovered items): a strip would only say "not walked".
+MIN_DENSITY = 0.5
 
 
 @dataclass
@@ -49,20 +51,23 @@ class Coverage:
 def walk_coverage(conn: sqlite3.Connection, profile: str, item_type: str,
                   width: int = 100) -> Coverage | None:
     """The coverage of one walk in at most ``width`` slices, or None when its IDs are not
-    all decimal (or it has none). Two aggregate queries over the ledger."""
+    all decimal, cover less than MIN_DENSITY of their range, or there are none. Two
+    aggregate queries over the ledger."""
     where = "profile = ? AND item_type = ?"
     low, high, numeric, total = conn.execute(
         f"SELECT min(CAST(id AS INTEGER)), max(CAST(id AS INTEGER)), "
         f"sum({NUMERIC}), count(*) FROM ledger WHERE {where}", [profile, item_type]).fetchone()
-    if not total or numeric != total:
+    if not total or numeric != total or total < (high - low + 1) * MIN_DENSITY:
         return None
-    per_slice = max(1, math.ceil((high - low + 1) / width))
-    count = math.ceil((high - low + 1) / per_slice)
+    span = high - low + 1  # integers throughout: snowflake IDs exceed a float's precision
+    per_slice = max(1, -(-span // width))
+    count = -(-span // per_slice)
     coverage = Coverage(profile, item_type, low, high, per_slice, [{} for _ in range(count)])
     for index, state, n in conn.execute(
             f"SELECT (CAST(id AS INTEGER) - ?) / ?, state, count(*) FROM ledger "
             f"WHERE {where} GROUP BY 1, 2", [low, per_slice, profile, item_type]):
-        coverage.slices[index][state] = n
+        slice_counts = coverage.slices[min(index, count - 1)]
+        slice_counts[state] = slice_counts.get(state, 0) + n
     for index, counts in enumerate(coverage.slices):
         first, last = coverage.slice_range(index)
         missing_rows = last - first + 1 - sum(counts.values())
