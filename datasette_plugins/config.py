@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from html import escape
+from urllib.parse import unquote_plus
+
 from datasette_plugins.queries import CANNED_QUERIES
 
 DATABASE = "archive"
@@ -249,8 +252,10 @@ taken, day by day; <a href="/-/coverage">ID walk coverage</a>: which IDs were ar
 deleted, missing, forbidden or failed.</li>
 <li><a href="/archive/posts">Search posts</a> by text, and facet them by author or day.</li>
 <li><a href="/archive/media_metadata">Media metadata</a>: facet by camera, capture day.</li>
-<li>Ready-made questions: <a href="/archive/media_near_point">media near a point</a>,
-<a href="/archive/posts_in_time_window">posts in a time window</a>,
+<li>Ready-made questions: <a href="/archive/media_near_point{media_near_point}">media near
+a point</a>, <a href="/archive/posts_in_time_window{posts_in_time_window}">posts in a time
+window</a>, <a href="/archive/media_taken_in_time_window{media_taken_in_time_window}">photos
+and videos taken in a time window</a>,
 <a href="/archive/geotagged_media_per_hour">geotagged media per hour</a>,
 <a href="/archive/authors_by_geotagged_media">authors by geotagged media</a>.</li>
 <li><a href="/archive/media_export">Export</a>: one row per media item per post with GPS
@@ -263,16 +268,36 @@ printable for citation. This archive holds people's locations: handle it with ca
 """
 
 
-def build_metadata(tile_layer: str = BUNDLED_TILES, require_login: bool = False) -> dict:
-    """Datasette metadata for a lifeboat archive database named ``archive``."""
+def with_examples(examples: dict[str, str]) -> tuple[str, dict]:
+    """The home page and the canned queries with ``examples`` (query name -> query string,
+    ``datasette_plugins.examples``) filled in: links open the query with those values."""
+    home = HOME_HTML
+    queries = {}
+    for name, query in CANNED_QUERIES.items():
+        example = examples.get(name)
+        home = home.replace("{%s}" % name, f"?{escape(example)}" if example else "")
+        queries[name] = dict(query)
+        if example:
+            queries[name]["description_html"] = (
+                f"{escape(query['description'])} <a class=\"example\" href=\"?"
+                f"{escape(example)}\">Example from this archive: {escape(unquote_plus(example))}"
+                "</a>")
+    return home, queries
+
+
+def build_metadata(tile_layer: str = BUNDLED_TILES, require_login: bool = False,
+                   examples: dict[str, str] | None = None) -> dict:
+    """Datasette metadata for a lifeboat archive database named ``archive``;
+    ``examples`` fill the ready-made queries' links (``with_examples``)."""
+    home, queries = with_examples(examples or {})
     metadata: dict = {
         "title": "lifeboat archive",
-        "description_html": HOME_HTML,
+        "description_html": home,
         "databases": {
             DATABASE: {
-                "description_html": HOME_HTML,
+                "description_html": home,
                 "tables": TABLES,
-                "queries": CANNED_QUERIES,
+                "queries": queries,
             },
             # served as map tiles only (datasette-tiles reads it without permission
             # checks); not a database to browse beside the archive

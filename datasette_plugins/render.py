@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import urlencode
 
 from datasette import hookimpl
 from markupsafe import Markup, escape
@@ -61,6 +62,12 @@ def raw_summary(value: str, capture_id) -> Markup:
     return Markup("{}").format(label)
 
 
+def author_link(datasette, database: str, author: str) -> Markup:
+    """The author's name linking to their posts."""
+    href = f"{datasette.urls.database(database)}/posts?{urlencode({'author': author})}"
+    return Markup('<a href="{}">{}</a>').format(href, author)
+
+
 def row_value(row, *names: str):
     """The first of ``names`` present in ``row`` (a sqlite3.Row), else None."""
     keys = row.keys()
@@ -96,6 +103,8 @@ def render_cell(row, value, column, table, database, datasette):
     positions without float noise."""
     if (shown := rounded(column, value)) is not None:
         return shown
+    if column == "author" and isinstance(value, str) and value:
+        return author_link(datasette, database, value)
     if column == "exiftool" and isinstance(value, str):
         return exiftool_summary(value, row_value(row, "sha256"))
     if table == "posts" and column == "raw" and isinstance(value, str):

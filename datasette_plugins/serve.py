@@ -10,6 +10,7 @@ import click
 from datasette.app import Datasette
 
 from datasette_plugins.config import BUNDLED_TILES, SETTINGS, build_metadata
+from datasette_plugins.examples import example_queries
 from datasette_plugins.prepare import prepare_file
 from datasette_plugins.safety import UnsafeBind, check_bind
 
@@ -33,7 +34,8 @@ def make_datasette(db_path: Path, require_login: bool = False,
     """
     return Datasette(
         [str(db_path)],
-        metadata=build_metadata(tile_layer=tiles or BUNDLED_TILES, require_login=require_login),
+        metadata=build_metadata(tile_layer=tiles or BUNDLED_TILES, require_login=require_login,
+                                examples=example_queries(db_path)),
         settings=SETTINGS,
     )
 

@@ -13,6 +13,7 @@ import io
 import mimetypes
 import re
 import shutil
+import warnings
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote, unquote, urlsplit
 
@@ -28,6 +29,9 @@ from metadata.store import resolve_warc
 SHA256_RE = r"(?P<sha256>[0-9a-fA-F]{64})"
 THUMB_PX = 320
 THUMB_MAX_SOURCE = 50 * 1024 * 1024
+# Pixels a thumbnail may decode: a 140 KB PNG of 12000x12000 would otherwise take ~1.4 GB.
+# JPEGs decode scaled down first (Pillow's draft: 1/8 of a 108 MP photo is 1.7 MP).
+THUMB_MAX_PIXELS = 40_000_000
 POSTER_TIMEOUT_S = 20
 # Archived payloads are untrusted: never sniffed, never allowed to run script on this origin.
 SAFE_HEADERS = {
@@ -43,6 +47,15 @@ VIDEO_PLACEHOLDER = (
     '<text x="160" y="160" fill="#eee" font-family="sans-serif" font-size="14" '
     'text-anchor="middle">video</text></svg>'
 )
+
+
+class TooLargeToPreview(ValueError):
+    """The image has more pixels than a thumbnail may decode (THUMB_MAX_PIXELS)."""
+
+
+def placeholder(label: str) -> str:
+    """A grey SVG box saying ``label`` (video, too large...)."""
+    return VIDEO_PLACEHOLDER.replace(">video<", f">{label}<")
 
 
 class RangeNotSatisfiable(ValueError):
@@ -196,10 +209,21 @@ async def capture(datasette, request):
 
 
 def make_thumbnail(data: bytes) -> bytes:
-    """A JPEG at most THUMB_PX on its longer side, made in memory with Pillow."""
+    """A JPEG at most THUMB_PX on its longer side, made in memory with Pillow. The pixel
+    count is checked from the header before anything is decoded: TooLargeToPreview."""
     from PIL import Image, ImageOps
 
-    with Image.open(io.BytesIO(data)) as image:
+    try:
+        with warnings.catch_warnings():  # the size is checked below, whatever Pillow warns
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as error:
+        raise TooLargeToPreview(str(error)) from None
+    with opened as image:
+        image.draft("RGB", (THUMB_PX, THUMB_PX))  # JPEG: decode at a smaller scale
+        width, height = image.size
+        if width * height > THUMB_MAX_PIXELS:
+            raise TooLargeToPreview(f"{width}x{height} pixels")
         image = ImageOps.exif_transpose(image)
         image.thumbnail((THUMB_PX, THUMB_PX))
         out = io.BytesIO()
@@ -239,6 +263,9 @@ async def thumb(datasette, request):
             try:
                 body = await asyncio.to_thread(make_thumbnail, data)
                 return Response(body, headers=headers, content_type="image/jpeg")
+            except TooLargeToPreview:
+                return Response(placeholder("too large to preview"), headers=headers,
+                                content_type="image/svg+xml")
             except OSError:  # Pillow cannot decode it: show the file itself
                 return Response(data, headers=headers, content_type=row["content_type"])
         poster = await video_poster(data)

@@ -7,19 +7,26 @@ grown to more rows than one Datasette page holds.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import sqlite3
+import struct
+import subprocess
+import zlib
 from html import unescape
 
 import pytest
+from PIL import Image
 
-from datasette_job import build_job
+from datasette_job import CDN, Recorder, build_job, make_jpeg
+from metadata.schema import open_db
 from datasette_plugins.prepare import prepare_file
 from datasette_plugins.serve import make_datasette
 
 EXTRA_POSTS = 1300          # with the fixture's 5: 1,305 posts, past Datasette's 1,000
 NEAR_MEDIA = 1200           # geotagged media within a kilometre of one point
+ALL_POSTS = 5 + EXTRA_POSTS + 3  # the fixture's, the extra ones, three with odd media
 POINT = (52.52, 13.405)
 OSM_LAND, OSM_SEA = (242, 239, 233), (170, 211, 223)  # OpenStreetMap's colours
 
@@ -48,6 +55,46 @@ def grow(db_path) -> None:
     conn.close()
 
 
+def huge_png(side: int = 12000) -> bytes:
+    """A real grayscale PNG of ``side`` x ``side`` pixels (~140 KB), written row by row so
+    that making it never holds the pixels in memory."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (side + 1)  # filter byte, then black pixels
+    body = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+
+
+def big_jpeg() -> bytes:
+    """A 4000 x 3000 photo: big, but a thumbnail of it must still be made."""
+    out = io.BytesIO()
+    Image.new("RGB", (4000, 3000), (30, 120, 200)).save(out, "JPEG", quality=50)
+    return out.getvalue()
+
+
+def add_media(job, name: str, payload: bytes, content_type: str, post_id: str,
+              created_at: str, metadata: dict) -> str:
+    """Archive ``payload`` in a WARC of its own, carried by a new post; return its SHA-256."""
+    db = open_db(job.db_path)
+    sha = hashlib.sha256(payload).hexdigest()
+    with open(job.job_dir / "warc" / f"{name}.warc.gz", "wb") as fh:
+        capture_id = Recorder(fh, db, f"{name}.warc.gz").response(CDN + name, payload,
+                                                                    content_type)
+    db["media"].insert({"url": CDN + name, "sha256": sha, "content_type": content_type,
+                        "size": len(payload), "capture_id": capture_id})
+    db["posts"].insert({"id": post_id, "profile": "test", "author": "erin",
+                        "created_at": created_at, "text": f"look: {name}", "deleted": 0})
+    db["post_media"].insert({"post_id": post_id, "media_url": CDN + name})
+    db["media_metadata"].insert({"sha256": sha, "mime_type": content_type, **metadata})
+    db.close()
+    job.shas[name], job.payloads[sha] = sha, payload
+    return sha
+
+
 def LEDGER_STATE(i: int) -> str:
     return "missing" if i % 10 == 0 else "forbidden" if i % 97 == 0 else "archived"
 
@@ -56,6 +103,16 @@ def LEDGER_STATE(i: int) -> str:
 def job(tmp_path_factory):
     built = build_job(tmp_path_factory.mktemp("desk") / "job")
     grow(built.db_path)
+    # taken (16:00Z) after the post that carried it (15:10Z), and without GPS
+    with sqlite3.connect(built.db_path) as conn:
+        conn.execute("update media_metadata set captured_at = '2021-01-06T11:00:00-05:00' "
+                     "where sha256 = ?", [built.shas["plain.jpg"]])
+    add_media(built, "zero.jpg", make_jpeg() + b"0", "image/jpeg", "9001",
+              "2021-01-06T18:00:00Z", {"latitude": 0.0, "longitude": 0.0,
+                                       "gps_flag": "null_island",
+                                       "captured_at": "2021-01-06T17:00:00Z"})
+    add_media(built, "huge.png", huge_png(), "image/png", "9002", "2021-01-06T18:00:00Z", {})
+    add_media(built, "big.jpg", big_jpeg(), "image/jpeg", "9003", "2021-01-06T18:00:00Z", {})
     prepare_file(built.db_path)
     return built
 
@@ -86,8 +143,8 @@ async def test_posts_csv_link_gives_every_row_as_a_download(ds):
     assert response.headers["content-type"].startswith("text/csv")
     assert 'attachment; filename="posts.csv"' in response.headers["content-disposition"]
     rows = csv_rows(response.text)
-    assert len(rows) == 5 + EXTRA_POSTS
-    assert len({r["id"] for r in rows}) == 5 + EXTRA_POSTS
+    assert len(rows) == ALL_POSTS
+    assert len({r["id"] for r in rows}) == ALL_POSTS
 
 
 async def test_filtered_table_csv_link_keeps_the_filter_not_the_page(ds):
@@ -118,7 +175,7 @@ async def test_canned_query_csv_link_gives_every_row(ds):
 async def test_typed_sql_csv_link_gives_every_row(ds):
     page = await ds.client.get("/archive?sql=select+id+from+posts")
     response = await ds.client.get(csv_link(page.text))
-    assert len(csv_rows(response.text)) == 5 + EXTRA_POSTS
+    assert len(csv_rows(response.text)) == ALL_POSTS
 
 
 async def test_home_page_csv_link_downloads(ds):
@@ -221,7 +278,7 @@ async def test_timeline_counts_every_post_and_capture_time(ds, job):
     html = (await ds.client.get("/-/timeline")).text
     posts = svg_counts(html, "timeline-posts")
     taken = svg_counts(html, "timeline-taken")
-    assert sum(posts) == one(job, "select count(*) from posts where created_at != ''")
+    assert sum(posts) == one(job, "select count(*) from posts where created_at != ''") > 1300
     assert sum(taken) == one(job, "select count(*) from media_metadata "
                                   "where captured_at_utc is not null")
     assert len(posts) == len(taken) == 7  # 2021-01-01 .. 2021-01-07, one bar a day
@@ -254,3 +311,81 @@ async def test_per_hour_query_is_a_chart(ds, job):
     assert sum(counts) == one(job, "select count(*) from geotagged_media "
                                    "where captured_at_utc is not null")
     assert max(counts) == NEAR_MEDIA // 24
+
+
+# --- evidence pages, queries with examples, bounded thumbnails ------------------------------
+
+async def test_evidence_page_is_titled_by_post_and_author_and_links_around(ds, job):
+    sha = job.shas["photo.jpg"]
+    html = (await ds.client.get(f"/-/evidence/{sha}")).text
+    assert "<title>Photo from post 1 by alice" in html
+    assert "<h1>Photo from post 1 by alice</h1>" in html
+    assert 'href="/archive/posts?author=alice"' in html
+    assert 'href="/archive/media_near_point?lat=38.8899&amp;lon=-77.0091&amp;km=1"' in html
+    assert "/archive/geotagged_media?latitude__gte=38.8799" in html
+    assert 'href="geo:38.889900,-77.009100"' in html
+    assert 'class="flags"' not in html
+
+
+async def test_evidence_page_flags_what_to_doubt(ds, job):
+    plain = (await ds.client.get(f"/-/evidence/{job.shas['plain.jpg']}")).text
+    assert "No GPS position in the file." in plain
+    assert "Taken after it was posted: taken 2021-01-06T16:00:00Z, post 3 made " \
+           "2021-01-06T15:10:00Z" in plain
+    zero = (await ds.client.get(f"/-/evidence/{job.shas['zero.jpg']}")).text
+    assert "GPS position 0, 0" in zero and "Taken after" not in zero
+
+
+async def test_evidence_page_prints_everything_with_a_footer_sha256sum_checks(ds, job,
+                                                                           tmp_path):
+    sha = job.shas["video.mp4"]
+    html = (await ds.client.get(f"/-/evidence/{sha}")).text
+    assert '<h2 id="exiftool">Full ExifTool record</h2>' in html and "<details" not in html
+    footer = html.split('class="print-footer"', 1)[1].split("</div>", 1)[0]
+    assert "<strong>job</strong>" in footer and 'id="printed-at"' in footer
+    line = unescape(re.search(r"<code>([0-9a-f]{64}  [^<]+)</code>", footer).group(1))
+    # the peer tool: the downloaded file, under the name it came with, checks OK
+    response = await ds.client.get(f"/-/media/{sha}?download=1")
+    name = re.search(r'filename="([^"]+)"', response.headers["content-disposition"]).group(1)
+    (tmp_path / name).write_bytes(response.content)
+    (tmp_path / "SHA256SUMS").write_text(line + "\n")
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path,
+                           capture_output=True, text=True)
+    assert check.returncode == 0 and check.stdout.strip() == f"{name}: OK"
+
+
+async def test_ready_made_queries_open_with_example_values(ds):
+    home = (await ds.client.get("/")).text
+    link = unescape(re.search(r'href="(/archive/media_near_point\?[^"]+)"', home).group(1))
+    assert link == "/archive/media_near_point?lat=52.52&lon=13.41&km=2"  # to ~1 km
+    page = (await ds.client.get(link)).text
+    assert "Example from this archive" in page
+    data = (await ds.client.get(link.replace("point?", "point.json?") + "&_shape=objects")
+            ).json()
+    assert len(data["rows"]) > 100
+    window = unescape(re.search(r'href="(/archive/posts_in_time_window\?[^"]+)"', home)
+                      .group(1))
+    assert "start=2021-01-07T00%3A00%3A00Z&end=2021-01-08T00%3A00%3A00Z" in window
+    rows = (await ds.client.get(window.replace("window?", "window.json?") + "&_shape=objects")
+            ).json()["rows"]
+    assert [r["id"] for r in rows] == ["5"]
+
+
+async def test_authors_link_to_their_posts(ds):
+    html = (await ds.client.get("/archive/authors_by_geotagged_media")).text
+    assert '<a href="/archive/posts?author=alice">alice</a>' in html
+
+
+async def test_thumbnails_are_bounded_by_pixels(ds, job):
+    from datasette_plugins.warc_media import TooLargeToPreview, make_thumbnail
+
+    huge = job.payloads[job.shas["huge.png"]]
+    assert len(huge) < 500_000
+    with pytest.raises(TooLargeToPreview, match="12000x12000"):
+        make_thumbnail(huge)
+    response = await ds.client.get(f"/-/thumb/{job.shas['huge.png']}")
+    assert response.headers["content-type"] == "image/svg+xml"
+    assert "too large to preview" in response.text
+    response = await ds.client.get(f"/-/thumb/{job.shas['big.jpg']}")
+    assert response.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(response.content)).size == (320, 240)
