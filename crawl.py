@@ -247,8 +247,11 @@ def serve(job_dir: Path, host: str, port: int, require_login: bool, tiles: str |
               show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output file (default: standard output).")
-def export(job_dir: Path, fmt: str, output: Path | None) -> None:
-    """One row per media item per post, for journalists.
+@click.option("--base-url", default="http://127.0.0.1:8001", show_default=True,
+              help="Where `lifeboat serve DIR` is reached: the start of evidence_url.")
+def export(job_dir: Path, fmt: str, output: Path | None, base_url: str) -> None:
+    """One row per media item per post, for journalists: post (text, deleted flag),
+    media (type, SHA-256, evidence page), GPS, capture time, fetch time and WARC record.
 
     Example:
 
@@ -256,7 +259,7 @@ def export(job_dir: Path, fmt: str, output: Path | None) -> None:
     """
     from datasette_plugins.export import run_export_command
 
-    run_export_command(job_dir=job_dir, fmt=fmt, output=output)
+    run_export_command(job_dir=job_dir, fmt=fmt, output=output, base_url=base_url)
 
 
 @cli.command()

@@ -223,8 +223,13 @@ TABLES: dict[str, dict] = {
             "author": "The post's author.",
             "post_created_at": "When the post was made.",
             "post_url": "API URL of the post.",
+            "post_text": "Text of the post, as archived.",
+            "post_deleted": "1 if the platform marked the post as deleted.",
             "media_url": "URL of the media item.",
+            "media_type": "Content type of the media item (image/jpeg, video/mp4...).",
             "sha256": "SHA-256 of the media file.",
+            "evidence_url": "Its evidence page on this server (lifeboat export writes it "
+                            "as a full URL, see --base-url).",
             "latitude": "GPS latitude, decimal degrees.",
             "longitude": "GPS longitude, decimal degrees.",
             "altitude": "GPS altitude in metres.",
@@ -233,6 +238,10 @@ TABLES: dict[str, dict] = {
                                "gives no time zone).",
             "make": "Camera or phone maker.",
             "model": "Camera or phone model.",
+            "fetched_at": "When lifeboat fetched the media item (ISO 8601, UTC).",
+            "warc_record_id": "WARC-Record-ID of the record of that fetch (for a revisit, "
+                              "warc_filename and warc_offset name the record holding the "
+                              "bytes).",
             **WARC_COLUMNS,
         },
     },

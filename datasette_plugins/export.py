@@ -15,6 +15,7 @@ from tqdm import tqdm
 from datasette_plugins.queries import EXPORT_COLUMNS, EXPORT_SQL
 
 FORMATS = ("csv", "jsonl")
+DEFAULT_BASE_URL = "http://127.0.0.1:8001"  # where `lifeboat serve DIR` listens by default
 
 
 def connect_read_only(db_path: Path) -> sqlite3.Connection:
@@ -24,10 +25,16 @@ def connect_read_only(db_path: Path) -> sqlite3.Connection:
     return conn
 
 
-def export_rows(conn: sqlite3.Connection) -> Iterator[dict]:
-    """Every (post, media) pair with its GPS and WARC location, oldest post first."""
+def export_rows(conn: sqlite3.Connection,
+                base_url: str = DEFAULT_BASE_URL) -> Iterator[dict]:
+    """Every (post, media) pair with its GPS and WARC location, oldest post first; evidence
+    page URLs start with ``base_url`` (where the archive is served)."""
+    base = base_url.rstrip("/")
     for row in conn.execute(EXPORT_SQL):
-        yield {column: row[column] for column in EXPORT_COLUMNS}
+        out = {column: row[column] for column in EXPORT_COLUMNS}
+        if out["evidence_url"]:
+            out["evidence_url"] = base + out["evidence_url"]
+        yield out
 
 
 def write_export(rows: Iterator[dict], fmt: str, out: IO[str]) -> int:
@@ -58,8 +65,10 @@ def open_output(output: Path | None) -> Iterator[IO[str]]:
         yield fh
 
 
-def run_export_command(job_dir: Path, fmt: str = "csv", output: Path | None = None) -> int:
-    """Export ``job_dir``'s (post, media) pairs to ``output`` (default stdout) with a bar."""
+def run_export_command(job_dir: Path, fmt: str = "csv", output: Path | None = None,
+                       base_url: str = DEFAULT_BASE_URL) -> int:
+    """Export ``job_dir``'s (post, media) pairs to ``output`` (default stdout) with a bar;
+    evidence page URLs point at ``base_url``."""
     from datasette_plugins.serve import database_path
 
     db_path = database_path(job_dir)
@@ -71,7 +80,7 @@ def run_export_command(job_dir: Path, fmt: str = "csv", output: Path | None = No
             total=total, unit="row", desc="export", file=sys.stderr, disable=None
         ) as bar:
             def counted() -> Iterator[dict]:
-                for row in export_rows(conn):
+                for row in export_rows(conn, base_url):
                     bar.update()
                     yield row
 

@@ -38,9 +38,15 @@ select
   p.author as author,
   p.created_at as post_created_at,
   p.url as post_url,
+  p.text as post_text,
+  p.deleted as post_deleted,
   pm.media_url as media_url,
+  coalesce(m.content_type, mm.mime_type) as media_type,
   m.sha256 as sha256,
+  '/-/evidence/' || m.sha256 as evidence_url,
   {PLACE_TIME_CAMERA},
+  own.fetched_at as fetched_at,
+  own.warc_record_id as warc_record_id,
   {PAYLOAD_COLUMNS}
 from post_media pm
 join posts p on p.id = pm.post_id
@@ -51,8 +57,9 @@ order by p.created_at, p.id, pm.media_url
 """
 
 EXPORT_COLUMNS = [
-    "post_id", "author", "post_created_at", "post_url", "media_url", "sha256", "latitude",
-    "longitude", "altitude", "captured_at", "captured_at_utc", "make", "model",
+    "post_id", "author", "post_created_at", "post_url", "post_text", "post_deleted",
+    "media_url", "media_type", "sha256", "evidence_url", "latitude", "longitude", "altitude",
+    "captured_at", "captured_at_utc", "make", "model", "fetched_at", "warc_record_id",
     "warc_filename", "warc_offset",
 ]
 

@@ -103,6 +103,8 @@ def render_cell(row, value, column, table, database, datasette):
     positions without float noise."""
     if (shown := rounded(column, value)) is not None:
         return shown
+    if column == "evidence_url" and isinstance(value, str) and value.startswith("/-/evidence/"):
+        return Markup('<a href="{}">evidence page</a>').format(value)
     if column == "author" and isinstance(value, str) and value:
         return author_link(datasette, database, value)
     if column == "exiftool" and isinstance(value, str):

@@ -83,3 +83,30 @@ def test_export_to_stdout(job):
 def test_export_of_a_missing_job_says_how_to_fix_it(tmp_path):
     result = CliRunner().invoke(cli, ["export", str(tmp_path / "nope")])
     assert result.exit_code != 0 and "lifeboat crawl" in result.output
+
+
+def test_export_carries_post_text_deleted_type_evidence_fetch_time_and_record_id(job, tmp_path):
+    out = tmp_path / "media.csv"
+    result = CliRunner().invoke(cli, ["export", str(job.job_dir), "-o", str(out),
+                                      "--base-url", "http://127.0.0.1:9999/"])
+    assert result.exit_code == 0, result.output
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    conn = sqlite3.connect(job.db_path)
+    try:
+        posts = {pid: (text, str(deleted)) for pid, text, deleted in conn.execute(
+            "select id, text, deleted from posts")}
+        captures = {url: (ct, fetched, record) for url, ct, fetched, record in conn.execute(
+            "select m.url, m.content_type, c.fetched_at, c.warc_record_id from media m "
+            "join captures c on c.id = m.capture_id")}
+    finally:
+        conn.close()
+    assert {"post_text", "post_deleted", "media_type", "evidence_url", "fetched_at",
+            "warc_record_id"} <= set(rows[0])
+    for row in rows:
+        assert (row["post_text"], row["post_deleted"]) == posts[row["post_id"]]
+        assert (row["media_type"], row["fetched_at"], row["warc_record_id"]) == \
+            captures[row["media_url"]]
+        assert row["warc_record_id"].startswith("<urn:uuid:")
+        assert row["evidence_url"] == f"http://127.0.0.1:9999/-/evidence/{row['sha256']}"
+    assert any("<script>" in row["post_text"] for row in rows)  # as archived, unescaped

@@ -389,3 +389,49 @@ async def test_thumbnails_are_bounded_by_pixels(ds, job):
     response = await ds.client.get(f"/-/thumb/{job.shas['big.jpg']}")
     assert response.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(response.content)).size == (320, 240)
+
+
+# --- the demo's follow-up commands; README's example post ---------------------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+def test_demo_prints_follow_up_commands_that_work_as_printed(tmp_path):
+    import sys
+
+    job = tmp_path / "jobs" / "demo run"  # a space: the commands must quote it
+    result = subprocess.run([sys.executable, str(ROOT / "crawl.py"), "demo", "--posts", "30",
+                             "--no-serve", "--out", str(job)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    at = lines.index("lifeboat demo: look at it with")
+    commands = [line.strip() for line in lines[at + 1:] if line.startswith("  ")]
+    assert any(c.startswith("lifeboat serve ") for c in commands)
+    lifeboat = f"{sys.executable} {ROOT / 'crawl.py'}"
+    for command in commands:
+        if command.startswith(("source ", "lifeboat serve ")):
+            continue
+        run = subprocess.run(["bash", "-c", command.replace("lifeboat ", lifeboat + " ")],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=240)
+        assert run.returncode == 0, (command, run.stdout, run.stderr)
+    assert (tmp_path / "demo-media.csv").stat().st_size > 0
+    assert list(job.glob("*.wacz"))
+
+
+def test_readme_example_post_is_what_the_demo_serves(demo_factory):
+    import json
+    import urllib.request
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r'`curl -s \$API/api/v1/posts/(\d+)` answers `\{"id": (\d+), '
+                        r'"author": "([^"]+)", "created_at":\s+"([^"]+)"[^`]*?"media": '
+                        r'\[\{"url": "http://127.0.0.1:PORT2(/media/[^"]+)"', readme)
+    assert example, "README's example post is missing"
+    number, shown_id, author, created_at, media_path = example.groups()
+    platform = demo_factory(posts=50, seed=1)  # `python -m demo serve --posts 50`
+    with urllib.request.urlopen(f"{platform.api}/api/v1/posts/{number}") as response:
+        post = json.load(response)
+    assert (str(post["id"]), post["author"], post["created_at"]) == (shown_id, author,
+                                                                     created_at)
+    assert post["media"][0]["url"] == platform.media + media_path
