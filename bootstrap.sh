@@ -39,6 +39,7 @@ if [ "$want" = test ]; then
     command -v php >/dev/null || missing+=(php-cli)
     { command -v php >/dev/null && php -m 2>/dev/null | grep -x pdo_sqlite >/dev/null; } ||
         missing+=(php-sqlite3)
+    command -v pdftotext >/dev/null || missing+=(poppler-utils)   # reads printed evidence pages (tests/test_browser.py)
     if [ ${#missing[@]} -gt 0 ]; then echo "bootstrap: installing ${missing[*]}"; apt_install "${missing[@]}"; fi
 fi
 

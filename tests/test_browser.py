@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import csv
+import json
 import sqlite3
 import subprocess
 import sys
@@ -32,12 +34,14 @@ pytestmark = [
 ]
 
 
-def start_serve(job_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    """Run `lifeboat serve DIR --port 0` (output to ``log``); return it and its URL."""
+def start_serve(job_dir: Path, log: Path,
+                tiles: str | None = "/no-tiles/{z}/{x}/{y}.png") -> tuple[subprocess.Popen, str]:
+    """Run `lifeboat serve DIR --port 0` (output to ``log``); return it and its URL.
+    ``tiles=None`` keeps the bundled offline basemap."""
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "crawl.py"), "serve", str(job_dir), "--port", "0",
-             "--tiles", "/no-tiles/{z}/{x}/{y}.png"],
+             *(["--tiles", tiles] if tiles else [])],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
@@ -65,6 +69,20 @@ def demo_served(demo_platform, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser-demo")
     job_dir = crawl_demo(tmp / "job", demo_platform)
     proc, url = start_serve(job_dir, tmp / "serve.log")
+    try:
+        yield job_dir, url.rstrip("/")
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def desk(demo_factory, tmp_path_factory):
+    """A 1,500-post demo job, crawled once for this module, served with the bundled
+    offline basemap (no --tiles): what `lifeboat demo --posts 1500` leaves a person."""
+    platform = demo_factory(posts=1500, seed=3)
+    tmp = tmp_path_factory.mktemp("browser-desk")
+    job_dir = crawl_demo(tmp / "job", platform, ids="1-1500")
+    proc, url = start_serve(job_dir, tmp / "serve.log", tiles=None)
     try:
         yield job_dir, url.rstrip("/")
     finally:
@@ -189,3 +207,117 @@ def test_post_text_is_shown_escaped_in_the_browser(served, page):
     cell = page.locator("td.col-text").first
     assert "<script>alert(1)</script>" in cell.inner_text()
     assert page.locator("td.col-text script").count() == 0
+
+
+# --- the investigator's desk on a 1,500-post demo: what a person sees --------------------
+
+def db_one(job_dir: Path, sql: str):
+    conn = sqlite3.connect(job_dir / "archive.db")
+    try:
+        return conn.execute(sql).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_posts_csv_link_downloads_every_row(desk, page, tmp_path):
+    job_dir, url = desk
+    posts = db_one(job_dir, "select count(*) from posts")
+    assert posts > 1000  # more than one Datasette page of rows
+    page.goto(f"{url}/archive/posts")
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="CSV", exact=True).click()
+    download = download_info.value
+    assert download.suggested_filename == "posts.csv"
+    path = tmp_path / "posts.csv"
+    download.save_as(path)
+    with open(path, newline="", encoding="utf-8") as fh:
+        ids = [row["id"] for row in csv.DictReader(fh)]
+    assert len(ids) == len(set(ids)) == posts
+
+
+OSM_LAND, OSM_SEA = (242, 239, 233), (170, 211, 223)  # OpenStreetMap's colours
+
+
+def test_map_shows_land_offline_from_the_bundled_basemap(desk, page):
+    from PIL import Image
+
+    job_dir, url = desk
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{url}/archive/geotagged_media")
+    page.wait_for_selector(".leaflet-marker-icon", timeout=20000)
+    page.wait_for_function("() => document.querySelectorAll('.leaflet-tile-loaded').length >= 4",
+                           timeout=20000)
+    map_box = page.locator("#lifeboat-map .leaflet-container").bounding_box()
+    assert map_box["y"] < 200  # the map is first on its page, under the title
+    tiles = [u for u in requested if "/-/tiles/" in u]
+    assert tiles and all(u.startswith(url) for u in tiles)
+    assert all(urlsplit(u).hostname in ("127.0.0.1", "localhost") for u in requested)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "desk-map.png"
+    page.locator("#lifeboat-map .leaflet-container").screenshot(path=str(shot))
+    pixels = Image.open(shot).convert("RGB")
+    colours = {c: n for n, c in pixels.getcolors(maxcolors=1 << 24)}
+    area = pixels.width * pixels.height
+    assert colours.get(OSM_LAND, 0) > area / 20 and colours.get(OSM_SEA, 0) > area / 20
+
+
+def drawn_counts(page, selector: str) -> list[int]:
+    """data-count of every bar under ``selector`` that the browser drew with a height."""
+    return page.evaluate(
+        """(selector) => Array.from(document.querySelectorAll(selector + ' rect[data-count]'))
+            .filter(r => r.getBoundingClientRect().height > 0 || r.dataset.count === '0')
+            .map(r => parseInt(r.dataset.count, 10))""", selector)
+
+
+def test_timeline_and_coverage_strip_render_with_the_right_counts(desk, page):
+    job_dir, url = desk
+    page.goto(f"{url}/-/timeline")
+    posts = drawn_counts(page, ".timeline-posts")
+    taken = drawn_counts(page, ".timeline-taken")
+    assert sum(posts) == db_one(job_dir, "select count(*) from posts where created_at != ''")
+    assert sum(taken) == db_one(job_dir, "select count(*) from media_metadata "
+                                         "where captured_at_utc is not null") > 0
+    assert len(posts) == len(taken) > 10  # one bar per day on one scale
+    page.screenshot(path=str(ARTIFACTS / "desk-timeline.png"), full_page=True)
+
+    page.goto(f"{url}/-/coverage")
+    strip = page.locator("figure.lifeboat-coverage svg")
+    assert strip.bounding_box()["width"] > 800
+    legend = {item.get_attribute("data-state"): int(item.get_attribute("data-count"))
+              for item in page.locator(".legend-item").all()}
+    conn = sqlite3.connect(job_dir / "archive.db")
+    try:
+        states = dict(conn.execute("select state, count(*) from ledger "
+                                   "where item_type = 'post' group by state"))
+    finally:
+        conn.close()
+    assert legend == states and sum(legend.values()) == 1500
+    assert page.locator("g.slice").count() == 188  # 1,500 IDs, 8 a column (200 at most)
+    page.screenshot(path=str(ARTIFACTS / "desk-coverage.png"), full_page=True)
+
+
+def test_printed_evidence_page_holds_the_exiftool_record_and_footer(desk, page, tmp_path):
+    job_dir, url = desk
+    conn = sqlite3.connect(job_dir / "archive.db")
+    try:
+        sha, exiftool = conn.execute(
+            "select mm.sha256, mm.exiftool from media_metadata mm join media m using (sha256) "
+            "where mm.latitude is not null and m.content_type = 'image/jpeg' limit 1"
+        ).fetchone()
+    finally:
+        conn.close()
+    page.goto(f"{url}/-/evidence/{sha}")
+    pdf = tmp_path / "evidence.pdf"
+    page.pdf(path=str(pdf), format="A4")
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    flat = " ".join(text.split())
+    record = json.loads(exiftool)
+    for tag in ("ExifIFD:DateTimeOriginal", "GPS:GPSLatitude", "File:MIMEType",
+                "Lifeboat:CapturedAtSource"):
+        assert f'"{tag}": {json.dumps(record[tag])}' in flat, tag
+    assert len([t for t in record if f'"{t}"' in flat]) == len(record)  # every tag printed
+    assert f"lifeboat archive {job_dir.name}" in flat
+    assert f"{sha} {sha}_" in flat  # the sha256sum line (two spaces, one after pdftotext)
+    assert "Print this page" not in flat  # screen-only controls stay off paper
