@@ -268,8 +268,9 @@ and videos taken in a time window</a>,
 <a href="/archive/geotagged_media_per_hour">geotagged media per hour</a>,
 <a href="/archive/authors_by_geotagged_media">authors by geotagged media</a>.</li>
 <li><a href="/archive/media_export">Export</a>: one row per media item per post with GPS
-and WARC location, <a href="/archive/media_export.csv?_stream=on&amp;_size=max&amp;_dl=on">download all
-as CSV</a> (or run <code>lifeboat export DIR --format csv</code>).</li>
+and WARC location,
+<a href="/archive/media_export.csv?_stream=on&amp;_size=max&amp;_dl=on">download all as
+CSV</a> (or run <code>lifeboat export DIR --format csv</code>).</li>
 </ul>
 <p>Each media item has an <em>evidence page</em> (its SHA-256, original URL, fetch time,
 WARC file, offset and record ID, every post that carried it, and its full ExifTool record),
