@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
+from markupsafe import Markup
 
 from archive.coverage import walk_coverage, walks
 from datasette_plugins.charts import Bar, bar_chart, coverage_strip
@@ -124,11 +125,13 @@ async def coverage(datasette, request):
     charts = [coverage_strip(c) for c in await db.execute_fn(read)]
     html = await datasette.render_template("lifeboat_charts.html", {
         "title": "ID walk coverage", "charts": charts, "database": db.name, "notes": [],
-        "intro": "Every ID the crawl walked, lowest on the left: the share of each slice "
-                 "that was archived, deleted, missing (404), forbidden (401/403), failed, "
-                 "still queued, or not walked yet. Hover a column for its IDs and counts; "
-                 "`lifeboat status DIR` prints the same strip as text. The ledger table "
-                 "lists every ID.",
+        "intro": Markup(
+            "Every ID the crawl walked, lowest on the left: the share of each slice that "
+            "was archived, deleted, missing (404), forbidden (401/403), failed, still "
+            "queued, or not walked yet. Hover a column for its IDs and counts; "
+            "<code>lifeboat status DIR</code> prints the same strip as text. The "
+            '<a href="{}">ledger table</a> lists every ID.').format(
+            datasette.urls.table(db.name, "ledger")),
     }, request=request)
     return Response.html(html)
 
