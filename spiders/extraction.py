@@ -104,7 +104,7 @@ def extract_page(profile: Profile, item: ItemType, item_id: str, document: Any,
                                                                         ensure_ascii=False)
             post_id = _post(profile, item, item_id, element, number, raw, page, search,
                             base_url)
-            _discover(profile, item, element, page_url, post_id, page, search, number)
+            _discover(profile, item, element, base_url, post_id, page, search, number)
     else:
         post_id = None
         if item.table == "posts":
@@ -116,10 +116,10 @@ def extract_page(profile: Profile, item: ItemType, item_id: str, document: Any,
             media = as_list(search("fields.media", item.fields["media"], document))
             base = base_url() if media else ""
             page.child_media = list(dict.fromkeys(join_url(base, u) for u in media))
-        _discover(profile, item, document, page_url, post_id, page, search, None)
+        _discover(profile, item, document, base_url, post_id, page, search, None)
     if item.next is not None:
         links = as_list(search("next", item.next, document))
-        page.next_url = join_url(page_url, links[0]) if links else None
+        page.next_url = join_url(base_url(), links[0]) if links else None
     return page
 
 
@@ -147,12 +147,15 @@ def _post(profile: Profile, item: ItemType, item_id: str, document: Any, row: in
     return post_id
 
 
-def _discover(profile: Profile, item: ItemType, document: Any, page_url: str,
+def _discover(profile: Profile, item: ItemType, document: Any, base_url: Callable[[], str],
               post_id: str | None, page: Page, search: Callable[..., Any],
               row: int | None) -> None:
-    """Append (item type, ID, crediting post) for everything ``discover`` yields."""
+    """Append (item type, ID, crediting post) for everything ``discover`` yields; a link
+    into a ``url = "{id}"`` item type is resolved like the post's media links, so that
+    the media item's ID is the exact ``post_media.media_url`` string."""
     for target, expression in item.discover.items():
-        for value in as_list(search(f"discover.{target}", expression, document, row)):
-            if profile.items[target].url == "{id}":  # a link in a page: resolve it there
-                value = join_url(page_url, value)
-            page.found.append((target, value, post_id))
+        values = as_list(search(f"discover.{target}", expression, document, row))
+        if values and profile.items[target].url == "{id}":  # links in a page: resolve them
+            base = base_url()
+            values = [join_url(base, value) for value in values]
+        page.found.extend((target, value, post_id) for value in values)

@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 
 _NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_CANONICAL = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _ZONE_WORD = re.compile(r"\s*(UTC|GMT|Z)$", re.IGNORECASE)
 _OTHER_FORMATS = ("%a %b %d %H:%M:%S %z %Y",)  # Twitter's created_at
 # epoch magnitudes: below 1e11 is seconds (until the year 5138), then ms, us, ns
@@ -84,6 +85,8 @@ def _rfc2822(text: str) -> datetime | None:
 def normalise_time(value: object, zone: tzinfo | None = None) -> tuple[str | None, bool]:
     """(the text to store, whether it was understood as a time). Lists give their first
     value; an unreadable value is stored as given (``parsed`` False)."""
+    if isinstance(value, str) and _CANONICAL.fullmatch(value):  # already as stored
+        return value, True
     if isinstance(value, list):
         value = next((v for v in value if v not in (None, "")), None)
     if value is None or value == "":

@@ -79,10 +79,12 @@ class MechanicsFixture(PlatformFixture):
         articles = "".join(
             f'<article class="post" id="p{pid}"><a class="who">{user}</a>'
             f'<time datetime="{at // 1000}">t</time><div class="body"><p>{body}</p>'
-            + ('<img src="/cdn/sydney.jpg">' if pid == 14 else "") + "</div></article>"
+            + ('<img src="sydney.jpg">' if pid == 14 else "") + "</div></article>"
             for pid, user, at, body in chunk)
-        link = f'<a rel="next" href="?page={page + 1}">next</a>' if more else ""
-        return Reply(200, f"<html><body>{articles}{link}</body></html>".encode(), "text/html")
+        # relative links resolve against <base href>, as in a browser
+        link = f'<a rel="next" href="../t/{number}?page={page + 1}">next</a>' if more else ""
+        return Reply(200, f'<html><head><base href="/cdn/"></head><body>{articles}{link}'
+                          f'</body></html>'.encode(), "text/html")
 
     # articles with attachments as separate items (like WordPress): the original is only
     # in the attachment; attachment 7 is shared by articles 1 and 2
