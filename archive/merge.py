@@ -109,6 +109,20 @@ def _earlier_capture(table: str) -> str:
     return f"{fetched.format('excluded.capture_id')} < {fetched.format(table + '.capture_id')}"
 
 
+def _merge_collisions(db: sqlite3.Connection) -> int:
+    """The shard's replaced posts rows, once (merging a shard again adds none)."""
+    columns = [c for c in _shared(db, "post_collisions") if not c.endswith("capture_id")]
+    if not columns:
+        return 0
+    names = ", ".join(columns)
+    same = " AND ".join(f"o.{c} IS t.{c}" for c in ("id", "url", "raw", "replaced_by_url"))
+    before = db.total_changes
+    db.execute(f"INSERT INTO main.post_collisions ({names}) SELECT {names} "
+               f"FROM shard.post_collisions t WHERE NOT EXISTS "
+               f"(SELECT 1 FROM main.post_collisions o WHERE {same})")
+    return db.total_changes - before
+
+
 def merge_rows(db: sqlite3.Connection, shard_db: Path,
                duplicates: list[tuple] | None = None) -> dict[str, int]:
     """Merge one shard's archive.db into ``db`` (the output's); returns rows changed.
@@ -145,6 +159,18 @@ def merge_rows(db: sqlite3.Connection, shard_db: Path,
                 f"({RANK.format('excluded.state')} = {RANK.format('ledger.state')} AND "
                 f"excluded.updated_at < ledger.updated_at)")
             added["post_media"] = _upsert(db, "post_media", "post_id, media_url", "")
+            # a child item fetched by another shard than its parent post: credit it here
+            added["post_children"] = _upsert(db, "post_children", "item_type, item_id, post_id",
+                                             "")
+            added["child_media"] = _upsert(db, "child_media", "item_type, item_id, media_url",
+                                           "")
+            before = db.total_changes
+            db.execute("INSERT INTO main.post_media (post_id, media_url) "
+                       "SELECT c.post_id, m.media_url FROM main.post_children c "
+                       "JOIN main.child_media m ON m.item_type = c.item_type "
+                       "AND m.item_id = c.item_id WHERE true ON CONFLICT DO NOTHING")
+            added["post_media"] += db.total_changes - before
+            added["post_collisions"] = _merge_collisions(db)
             added["media_metadata"] = _upsert(db, "media_metadata", "sha256", "")
         return added
     finally:

@@ -302,7 +302,7 @@ class WorkerSpider(IdWalkSpider):
 
     def _claimed(self, chunk: int | None, outputs: list[Any]) -> Iterator[Any]:
         found = [item_key(*o.meta["lifeboat_item"]) for o in outputs
-                 if isinstance(o, scrapy.Request) and "lifeboat_redirects" not in o.meta]
+                 if isinstance(o, scrapy.Request) and not _same_item(o)]
         try:
             ours = self.queue.claim_items(chunk, found)
         except redis.RedisError as exc:  # the answer is archived; the ID ends failed
@@ -313,7 +313,7 @@ class WorkerSpider(IdWalkSpider):
                 output["queued"] = [q for q in output["queued"] if item_key(q[0], q[1]) in ours]
             elif isinstance(output, scrapy.Request):
                 key = item_key(*output.meta["lifeboat_item"])
-                if "lifeboat_redirects" not in output.meta and not (
+                if not _same_item(output) and not (
                         key in ours and self.tracker.expect(chunk, key)):
                     continue  # another chunk owns it, it is finished, or it is on its way
                 output.meta["lifeboat_chunk"] = chunk
@@ -340,6 +340,11 @@ class WorkerSpider(IdWalkSpider):
                     "item_type": item_type, "id": item_id, "state": "failed", "attempts": 0,
                     "last_status": None, "updated_at": utc_now(),
                     "reason": "lifeboat worker lost the request before any answer"}})
+
+
+def _same_item(request: scrapy.Request) -> bool:
+    """A redirect hop or a next page of the item being answered: claimed with it."""
+    return "lifeboat_redirects" in request.meta or "lifeboat_paging" in request.meta
 
 
 def unclaimed(outputs: list[Any], reason: str) -> Iterator[dict[str, Any]]:

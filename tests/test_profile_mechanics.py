@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from crawl_helpers import ROOT, loopback_profile, rows, run_profile
+from test_distributed import redis_base  # noqa: F401 (a fixture)
 from platforms.base import PlatformFixture, Reply, json_reply, serve
 from datasette_plugins.queries import POSTS_CARRYING_SQL
 from spiders.profile import ProfileError, parse_profile
@@ -451,3 +452,37 @@ def test_list_and_child_keys_are_checked_at_load(body, key, message):
     with pytest.raises(ProfileError) as error:
         parse_profile(text, "x.toml", {"base": "http://127.0.0.1:1"})
     assert f"x.toml: {key}: " in str(error.value) and message in str(error.value)
+
+
+def test_workers_page_threads_and_credit_children_across_shards(redis_base, tmp_path):
+    """Distributed: a thread's next pages are claimed with it; an attachment fetched in
+    one shard is credited to the posts of another once the shards are merged."""
+    profile = tmp_path / "p.toml"
+    profile.write_text(loopback_profile("mixed", THREADS_PROFILE + CHILD_PROFILE.replace(
+        "[items.media]\nurl = \"{id}\"\nparse = \"none\"\ntable = \"media\"\n", "")),
+        encoding="utf-8")
+    with serve(MechanicsFixture()) as fixture:
+        cli = [sys.executable, str(ROOT / "crawl.py")]
+        subprocess.run(cli + ["seed", str(profile), "--redis", redis_base, "--chunk", "1",
+                              "--reset", "--var", f"base={fixture.base}"],
+                       cwd=ROOT, check=True, capture_output=True)
+        workers = [subprocess.Popen(cli + ["crawl", str(profile), "--redis", redis_base,
+                                           "--worker", name, "--out", str(tmp_path / name),
+                                           "--no-extract", "--concurrency", "1"],
+                                    cwd=ROOT, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True)
+                   for name in ("w1", "w2")]
+        for worker in workers:
+            _, err = worker.communicate(timeout=120)
+            assert worker.returncode == 0, err
+    merged = subprocess.run(cli + ["merge", str(tmp_path / "job"), str(tmp_path / "w1"),
+                                   str(tmp_path / "w2")], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert merged.returncode == 0, merged.stderr
+    job = tmp_path / "job"
+    ids = {pid for (pid,) in rows(job, "SELECT id FROM posts")}
+    assert {"10", "11", "12", "13", "14", "15", "16", "20", "1", "2", "3"} == ids
+    credited = set(rows(job, "SELECT post_id, media_url FROM post_media"))
+    assert ("1", fixture.url("/cdn/paris.jpg")) in credited
+    assert ("2", fixture.url("/cdn/paris.jpg")) in credited
+    assert ("2", fixture.url("/cdn/newyork.jpg")) in credited
