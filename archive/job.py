@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import re
 import time
 import tomllib
@@ -25,6 +26,22 @@ from metadata.schema import open_db
 
 
 REQUESTS_LOG_FLUSH = 0.5  # seconds a logs/requests.log line may wait in memory
+LOCK_ATTEMPTS = 10
+
+
+def crawl_running(job_dir: Path) -> bool:
+    """Whether a crawl holds ``job_dir``'s lock right now (tested with a shared lock taken
+    and dropped at once; ``Job.open`` retries for half a second should it meet it)."""
+    path = Path(job_dir) / "crawl.lock"
+    if not path.is_file():
+        return False
+    with open(path, "rb") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
 
 
 def utc_now() -> str:
@@ -83,17 +100,22 @@ class Job:
         self.warc_max_size = warc_max_size
         self.warcinfo = warcinfo
         self.repairs: list[str] = []
+        self.run_id: int | None = None
 
     def open(self) -> Job:
         self.warc_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self._lock = open(self.dir / "crawl.lock", "w")
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            raise JobLocked(f"another crawl is running on {self.dir}: wait for it to end, "
-                            "or stop it (Ctrl-C) before resuming") from None
+        for attempt in range(LOCK_ATTEMPTS):
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == LOCK_ATTEMPTS - 1:
+                    self._lock.close()
+                    raise JobLocked(f"another crawl is running on {self.dir}: wait for it to "
+                                    "end, or stop it (Ctrl-C) before resuming") from None
+                time.sleep(0.05)  # perhaps `lifeboat status` looking (crawl_running)
         # the readers' indexes are built when the crawl ends (spiders/run.py)
         self.db = open_db(self.dir / "archive.db", reading_indexes=False)
         self._repair_last_warc()
@@ -128,6 +150,22 @@ class Job:
         with open(self.logs_dir / "repairs.log", "a", encoding="utf-8") as log:
             log.write(message + "\n")
 
+    def begin_run(self, walks: list[dict[str, str]]) -> None:
+        """Record that a crawl run starts over ``walks`` ([{item_type, first, last}])."""
+        with self.db.atomic():
+            self.run_id = self.db["crawl_runs"].insert({
+                "started_at": utc_now(), "outcome": "running", "pid": os.getpid(),
+                "walks": json.dumps(walks)}).last_pk
+
+    def end_run(self, outcome: str, stopped_at: dict[str, str] | None = None) -> None:
+        """Record how the run ended (``finished``, ``stopped by SIGINT``, ...)."""
+        if self.run_id is None:
+            return
+        with self.db.atomic():
+            self.db["crawl_runs"].update(self.run_id, {
+                "ended_at": utc_now(), "outcome": outcome,
+                "stopped_at": json.dumps(stopped_at) if stopped_at else None})
+
     def log_skipped(self, url: str, reason: str, found_in: str = "") -> None:
         """An URL not fetched, with the reason (logs/skipped.log, tab-separated)."""
         self._skipped.write(f"{utc_now()}\t{url}\t{reason}\t{found_in}\n")
@@ -144,9 +182,12 @@ class Job:
             self._requests.flush()
             self._requests_flushed = now
 
-    def close(self) -> None:
+    def close(self, outcome: str = "finished", stopped_at: dict[str, str] | None = None) -> None:
+        """Commit every buffered row, close the WARC, record how the run ended (when
+        ``begin_run`` was called), release the lock."""
         self.store.close()
         self.writer.close()
+        self.end_run(outcome, stopped_at)
         self._skipped.close()
         self._requests.close()
         self.db.close()

@@ -9,6 +9,7 @@ skips every other ID already in the ledger.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -90,20 +91,44 @@ def state_counts(db: sqlite_utils.Database) -> dict[tuple[str, str], dict[str, i
 _NUMERIC = "id != '' AND id NOT GLOB '*[^0-9]*'"
 
 
-def _walk_lines(db: sqlite_utils.Database, profile: str, item_type: str) -> list[str]:
-    """Range walked, IDs not yet walked inside it, and the longest runs of missing IDs.
+IDLE_GAP = 60.0  # seconds without a ledger update that count as idle (jobs without runs)
+
+
+def last_run_walks(db: sqlite_utils.Database) -> dict[str, tuple[str, str]]:
+    """{item type: (first ID, last ID)} of the latest crawl run's walks (the range a rerun
+    of the same command resumes), or {} when no run is recorded (merged or older jobs)."""
+    if not db["crawl_runs"].exists():
+        return {}
+    row = db.execute("SELECT walks FROM crawl_runs ORDER BY id DESC LIMIT 1").fetchone()
+    walks = json.loads(row[0]) if row and row[0] else []
+    return {walk["item_type"]: (walk["first"], walk["last"]) for walk in walks}
+
+
+def _walk_lines(db: sqlite_utils.Database, profile: str, item_type: str,
+                walk: tuple[str, str] | None) -> list[str]:
+    """IDs walked of the walk's range (else of the range the ledger spans), IDs not yet
+    walked inside it, and the longest runs of missing IDs.
 
     Only for decimal IDs; computed in SQL so that it stays quick on ten million rows.
     """
     where = f"profile = ? AND item_type = ? AND {_NUMERIC}"
-    low, high, count, total = db.execute(
-        f"SELECT min(CAST(id AS INTEGER)), max(CAST(id AS INTEGER)), count(*), "
-        f"(SELECT count(*) FROM ledger WHERE profile = ? AND item_type = ?) "
-        f"FROM ledger WHERE {where}", [profile, item_type, profile, item_type]).fetchone()
-    if not count or count != total:
-        return []
-    lines = [f"{profile} {item_type}: IDs {low}..{high} walked; "
-             f"not yet walked: {high - low + 1 - count}"]
+    if walk is not None and walk[0].isdigit() and walk[1].isdigit():
+        first, last = sorted((int(walk[0]), int(walk[1])))
+        walked = db.execute(
+            f"SELECT count(*) FROM ledger WHERE {where} AND state != ? "
+            f"AND CAST(id AS INTEGER) BETWEEN ? AND ?",
+            [profile, item_type, QUEUED, first, last]).fetchone()[0]
+        lines = [f"{profile} {item_type}: IDs {walk[0]}..{walk[1]}: {walked} walked, "
+                 f"not yet walked: {last - first + 1 - walked}"]
+    else:
+        low, high, count, total = db.execute(
+            f"SELECT min(CAST(id AS INTEGER)), max(CAST(id AS INTEGER)), count(*), "
+            f"(SELECT count(*) FROM ledger WHERE profile = ? AND item_type = ?) "
+            f"FROM ledger WHERE {where}", [profile, item_type, profile, item_type]).fetchone()
+        if not count or count != total:
+            return []
+        lines = [f"{profile} {item_type}: IDs {low}..{high} walked; "
+                 f"not yet walked between them: {high - low + 1 - count}"]
     gaps = db.execute(
         f"SELECT min(n), max(n), count(*) FROM ("
         f"  SELECT CAST(id AS INTEGER) AS n, CAST(id AS INTEGER) - row_number() "
@@ -116,8 +141,8 @@ def _walk_lines(db: sqlite_utils.Database, profile: str, item_type: str) -> list
     return lines
 
 
-def summarize(db: sqlite_utils.Database) -> list[str]:
-    """The lines ``lifeboat status`` prints."""
+def summarize(db: sqlite_utils.Database, running: bool = False) -> list[str]:
+    """The lines ``lifeboat status`` prints (``running``: a crawl is writing right now)."""
     lines = []
     counts = state_counts(db)
     if not counts:
@@ -128,19 +153,14 @@ def summarize(db: sqlite_utils.Database) -> list[str]:
         parts = [f"{s} {states[s]}" for s in order if s in states]
         parts += [f"{s} {n}" for s, n in states.items() if s not in order]
         lines.append(f"{profile} {item_type}: {total} IDs: " + ", ".join(parts))
+    walks = last_run_walks(db)
     for (profile, item_type) in sorted(counts):
-        lines.extend(_walk_lines(db, profile, item_type))
+        if item_type in walks or not walks:
+            lines.extend(_walk_lines(db, profile, item_type, walks.get(item_type)))
         coverage = walk_coverage(db.conn, profile, item_type, width=STRIP_WIDTH)
         if coverage is not None:
             lines.extend(strip_text(coverage))
-    first, last, done = db.execute(
-        "SELECT min(updated_at), max(updated_at), count(*) FROM ledger WHERE state != ?",
-        [QUEUED]).fetchone()
-    if first and last and first != last:
-        seconds = (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds()
-        if seconds > 0:
-            lines.append(f"rate: {done / seconds:.1f} IDs/s over {seconds:.0f} s "
-                         f"({first} .. {last})")
+    lines.extend(_rate_lines(db, running))
     failed = db.execute("SELECT item_type, id, last_status, reason FROM ledger "
                         "WHERE state = 'failed' ORDER BY updated_at DESC LIMIT 5").fetchall()
     for item_type, item_id, status, reason in failed:
@@ -148,8 +168,79 @@ def summarize(db: sqlite_utils.Database) -> list[str]:
     return lines
 
 
+def _seconds(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def crawling_seconds(db: sqlite_utils.Database, running: bool = False
+                     ) -> tuple[float, int] | None:
+    """(seconds spent crawling, runs) from crawl_runs: each run from its start to its end;
+    a killed one to its last ledger update, the last one to now if it is ``running``.
+    None without recorded runs."""
+    if not db["crawl_runs"].exists():
+        return None
+    runs = db.execute("SELECT started_at, ended_at FROM crawl_runs ORDER BY id").fetchall()
+    if not runs:
+        return None
+    total = 0.0
+    for number, (started, ended) in enumerate(runs):
+        if ended is None:
+            until = runs[number + 1][0] if number + 1 < len(runs) else "9999"
+            ended = db.execute("SELECT max(updated_at) FROM ledger WHERE updated_at >= ? "
+                               "AND updated_at < ?", [started, until]).fetchone()[0]
+            if running and number + 1 == len(runs):
+                from archive.job import utc_now
+
+                ended = utc_now()
+        if ended is not None:
+            total += max(0.0, _seconds(started, ended))
+    return total, len(runs)
+
+
+def _rate_lines(db: sqlite_utils.Database, running: bool) -> list[str]:
+    """IDs finished per second of crawling: time between runs (or, for jobs without
+    recorded runs, pauses of over ``IDLE_GAP`` s between ledger updates) left out."""
+    done = db.execute("SELECT count(*) FROM ledger WHERE state != ?", [QUEUED]).fetchone()[0]
+    crawled = crawling_seconds(db, running)
+    if crawled is not None:
+        seconds, runs = crawled
+        how = f"{runs} run{'s' if runs > 1 else ''}" + ("; time between runs left out"
+                                                         if runs > 1 else "")
+    else:
+        seconds = db.execute(
+            "SELECT coalesce(sum(gap), 0) FROM (SELECT (julianday(updated_at) - "
+            "julianday(lag(updated_at) OVER (ORDER BY updated_at))) * 86400.0 AS gap "
+            "FROM ledger WHERE state != ?) WHERE gap <= ?", [QUEUED, IDLE_GAP]).fetchone()[0]
+        how = f"pauses over {IDLE_GAP:.0f} s between answers left out"
+    if not done or seconds <= 0:
+        return []
+    return [f"rate: {done / seconds:.1f} IDs/s over {seconds:.0f} s of crawling ({how})"]
+
+
+def run_state_lines(db: sqlite_utils.Database, job_dir: Path, running: bool) -> list[str]:
+    """Whether a crawl is running on ``job_dir`` now, else how the last one ended."""
+    last = None
+    if db["crawl_runs"].exists():
+        last = db.execute("SELECT started_at, outcome, pid FROM crawl_runs "
+                          "ORDER BY id DESC LIMIT 1").fetchone()
+    if running:
+        since = f" (started {last[0]}, pid {last[2]})" if last and last[1] == "running" else ""
+        return [f"a crawl is running on {job_dir}{since}: the counts below are still growing"]
+    if last is None:
+        return []
+    started, outcome, _pid = last
+    if outcome == "running":
+        return [f"the last crawl (started {started}) ended without closing the job (killed?): "
+                "rerun the same command to resume"]
+    if outcome != "finished":
+        return [f"the last crawl (started {started}) was {outcome}: rerun the same command "
+                "to resume"]
+    return []
+
+
 def job_status(job_dir: Path) -> list[str]:
     """Every line of ``lifeboat status``; raises NotAJobDir when DIR has no archive.db."""
+    from archive.job import crawl_running
     from metadata.schema import open_db
 
     db_path = Path(job_dir) / "archive.db"
@@ -158,7 +249,8 @@ def job_status(job_dir: Path) -> list[str]:
                          "start one with: lifeboat crawl PROFILE --out DIR")
     db = open_db(db_path, reading_indexes=False)  # a crawl may be writing: no index builds
     try:
-        lines = summarize(db)
+        running = crawl_running(Path(job_dir))
+        lines = run_state_lines(db, Path(job_dir), running) + summarize(db, running)
         captures, size = db.execute(
             "SELECT count(*), coalesce(sum(payload_size), 0) FROM captures").fetchone()
     finally:

@@ -124,6 +124,20 @@ TABLES: dict[str, dict] = {
         },
         "pk": ("profile", "item_type", "id"),
     },
+    # addition: one row per `lifeboat crawl` run over the job, for `lifeboat status` (the
+    # range a rerun resumes, whether a crawl runs, the rate over time spent crawling)
+    "crawl_runs": {
+        "columns": {
+            "id": int,
+            "started_at": str,
+            "ended_at": str,  # NULL while running, or after a run that was killed
+            "outcome": str,  # running | finished | stopped by SIGINT | ... | disk full
+            "pid": int,
+            "walks": str,  # JSON: [{"item_type", "first", "last"}] (IDs as rendered)
+            "stopped_at": str,  # JSON: {item_type: the last ID its walk reached}
+        },
+        "pk": "id",
+    },
 }
 
 INDEXES: list[tuple[str, list[str], bool]] = [

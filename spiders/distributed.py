@@ -28,7 +28,8 @@ from archive.ledger import summarize
 from spiders.chunks import ChunkQueue, SeedMismatch, connect
 from spiders.profile import (Profile, ProfileError, find_profile, load_profile, parse_size,
                              parse_var_options)
-from spiders.run import crawler_process, plan_walks, warcinfo_fields
+from spiders.run import (EXIT_CODES, StopOnSignal, crawler_process, plan_walks,
+                         warcinfo_fields)
 from spiders.settings import crawl_settings, lifeboat_version
 
 DEFAULT_CHUNK = 1000
@@ -74,8 +75,9 @@ def worker_settings(profile: Profile, job_dir: Path, concurrency: int | None,
 
 
 def run_worker(profile: Profile, job_dir: Path, settings: dict, warc_max_size: int,
-               queue: ChunkQueue, worker: str) -> list[str]:
-    """Run one worker until the walk is done; returns the WARC repairs made first."""
+               queue: ChunkQueue, worker: str) -> tuple[list[str], int]:
+    """Run one worker until the walk is done (or a SIGINT / SIGTERM stops it cleanly);
+    returns the WARC repairs made first and the exit code (0, or 130 / 143)."""
     from spiders.worker import ChunkTracker, WorkerJob, WorkerSpider
 
     tracker = ChunkTracker()
@@ -85,10 +87,11 @@ def run_worker(profile: Profile, job_dir: Path, settings: dict, warc_max_size: i
         process = crawler_process(settings)
         process.crawl(WorkerSpider, profile=profile, job=job, queue=queue, worker=worker,
                       tracker=tracker)
-        process.start()
+        with StopOnSignal(process) as stop:
+            process.start(install_signal_handlers=False)
     finally:
         job.close()
-    return job.repairs
+    return job.repairs, EXIT_CODES[stop.signum] if stop.signum else 0
 
 
 def run_seed_command(profile: str, redis_url: str, ids: str | None, chunk: int,
@@ -146,13 +149,18 @@ def run_worker_command(profile: str, job_dir: Path, redis_url: str, worker: str 
         })
     except JobMismatch as exc:
         raise click.ClickException(str(exc)) from None
-    for repair in run_worker(loaded, job_dir, settings, max_size, queue, worker):
+    repairs, exit_code = run_worker(loaded, job_dir, settings, max_size, queue, worker)
+    for repair in repairs:
         click.echo(f"lifeboat: {repair} (logged in {job_dir / 'logs' / 'repairs.log'})", err=True)
     from metadata.schema import open_db
 
     for line in summarize(open_db(job_dir / "archive.db")):
         click.echo(line)
     click.echo(f"walk {queue.prefix}*: {json.dumps(queue.counts())}")
+    if exit_code:
+        click.echo(f"worker {worker} stopped: its chunks went back to the queue; rerun the "
+                   "same command to resume", err=True)
+        raise SystemExit(exit_code)
     if extract:
         from spiders.run import extract_after_crawl
 

@@ -92,6 +92,8 @@ class IdWalkSpider(scrapy.Spider):
         # seen without being stored one by one
         self.walk_at: dict[str, tuple[IdRange, int]] = {}
         self.missing_runs: list[MissingRun] = []
+        # per walk: positions requested and not yet answered (where a stopped walk resumes)
+        self.outstanding: list[set[int]] = [set() for _ in walks]
         self._unread_times: set[str] = set()  # item types whose created_at was not a time
         # which expressions matched, per item type, until reported (report_unmatched)
         self._tried: dict[str, Counter[str]] = {}
@@ -173,6 +175,7 @@ class IdWalkSpider(scrapy.Spider):
                         run.record(position, done[item_id] == "missing" if item_id in done
                                    else None)
                         continue
+                    self.outstanding[walk].add(position)
                     yield request
                 if run.stopped:
                     logger.info("walk of %s stopped at ID %s: the last %d IDs answered were "
@@ -184,7 +187,26 @@ class IdWalkSpider(scrapy.Spider):
         """Count a walked ID's final state towards its walk's run of missing IDs."""
         if "lifeboat_walk" in meta:
             walk, position = meta["lifeboat_walk"]
+            self.outstanding[walk].discard(position)
             self.missing_runs[walk].record(position, state == "missing")
+
+    def resume_points(self) -> dict[str, str | None]:
+        """{item type: the first ID of its walk, in walk order, not answered in this run}
+        for walks that did not reach their end (a crawl stopped before it finished); None
+        for a walk that had not begun."""
+        points: dict[str, str | None] = {}
+        for walk, (item, id_range) in enumerate(self.walks):
+            numbers = id_range.numbers()
+            if self.outstanding[walk]:
+                points[item.name] = id_range.render(numbers[min(self.outstanding[walk])])
+            elif item.name not in self.walk_at:
+                if len(numbers):
+                    points[item.name] = None
+            elif not self.missing_runs[walk].stopped:
+                position = numbers.index(self.walk_at[item.name][1]) + 1
+                if position < len(numbers):
+                    points[item.name] = id_range.render(numbers[position])
+        return points
 
     def walked_already(self, item_type: str, item_id: str) -> bool:
         """Whether this run's walk of ``item_type`` has already requested (or skipped as

@@ -2,12 +2,19 @@
 
 Re-running on the same directory resumes: finished IDs are skipped, ``failed`` and
 ``queued`` ones are fetched again, a WARC torn by a kill is repaired first.
+
+SIGINT (Ctrl-C) or SIGTERM stops the crawl cleanly: no new request goes out, the ones in
+flight are answered and recorded, every row is committed, and the command says where each
+walk stopped and exits 130 (SIGINT) or 143 (SIGTERM). A second signal stops it at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import signal
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,9 +70,88 @@ def crawler_process(settings: dict) -> AsyncCrawlerProcess:
     return process
 
 
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number
+
+
+class StopOnSignal:
+    """While entered: the first SIGINT / SIGTERM stops ``process`` cleanly (Scrapy's engine
+    closes the spider: nothing new is sent, requests in flight finish), a second one stops
+    the event loop at once. ``signum`` is the first signal received, or None."""
+
+    def __init__(self, process: AsyncCrawlerProcess):
+        self.process = process
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopOnSignal:
+        for signum in EXIT_CODES:
+            self._previous[signum] = signal.signal(signum, self._received)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+    def _received(self, signum: int, _frame: object) -> None:
+        from twisted.internet import reactor
+
+        # no logging or awaiting in a signal handler: hand both to the event loop
+        if self.signum is None:
+            self.signum = signum
+            reactor.callFromThread(self._stop, signum)
+        else:
+            reactor.callFromThread(self._stop_now, signum)
+
+    def _stop(self, signum: int) -> None:
+        logger.info("received %s: stopping after the requests in flight (send it again to "
+                    "stop at once)", signal.Signals(signum).name)
+        asyncio.ensure_future(self.process.stop())
+
+    def _stop_now(self, signum: int) -> None:
+        from twisted.internet import reactor
+
+        logger.warning("received %s again: stopping at once", signal.Signals(signum).name)
+        if reactor.running:
+            reactor.stop()
+
+
+@dataclass
+class CrawlOutcome:
+    """How one crawl run ended: ``outcome`` as recorded in crawl_runs, the exit code, the
+    lines that say where each unfinished walk stopped, the WARC repairs made first."""
+
+    outcome: str = "finished"
+    exit_code: int = 0
+    stopped: list[str] = field(default_factory=list)
+    repairs: list[str] = field(default_factory=list)
+
+
+def walk_ranges(walks: list[tuple[ItemType, IdRange]]) -> list[dict[str, str]]:
+    """The walks as crawl_runs records them (IDs as the platform writes them)."""
+    return [{"item_type": item.name, "first": id_range.render(id_range.start),
+             "last": id_range.render(id_range.stop)} for item, id_range in walks]
+
+
+def stop_lines(walks: list[tuple[ItemType, IdRange]], points: dict[str, str | None]
+               ) -> list[str]:
+    """``stopped at ID X of A..B: rerun the same command to resume`` for each walk that had
+    not reached its end (named when there are several); X is where the rerun picks up."""
+    lines = []
+    for item, id_range in walks:
+        if item.name not in points:
+            continue
+        span = f"{id_range.render(id_range.start)}..{id_range.render(id_range.stop)}"
+        point = points[item.name]
+        where = f"at ID {point}" if point is not None else "before its first ID"
+        name = f"{item.name} walk " if len(walks) > 1 else ""
+        lines.append(f"{name}stopped {where} of {span}: rerun the same command to resume")
+    return lines or ["stopped after every walk reached its end, before every item found on "
+                     "the way was fetched: rerun the same command to resume"]
+
+
 def run_crawl(profile: Profile, job_dir: Path, walks: list[tuple[ItemType, IdRange]],
-              settings: dict, warc_max_size: int, tsas: tuple[str, ...] = ()) -> list[str]:
-    """Run one Scrapy crawl into ``job_dir``; returns the repairs made before it started.
+              settings: dict, warc_max_size: int, tsas: tuple[str, ...] = ()) -> CrawlOutcome:
+    """Run one Scrapy crawl into ``job_dir``; says how it ended (``CrawlOutcome``).
 
     With ``tsas``, each WARC file is sealed (``archive.seal.WarcSealer``) as it is closed."""
     from spiders.idwalk import IdWalkSpider
@@ -75,6 +161,8 @@ def run_crawl(profile: Profile, job_dir: Path, walks: list[tuple[ItemType, IdRan
         logger.warning("robots.txt is NOT obeyed: profile %s sets politeness.obey_robots = false",
                        profile.name)
     job = Job(job_dir, profile.name, warc_max_size, warcinfo_fields(profile)).open()
+    result = CrawlOutcome(repairs=job.repairs)
+    points: dict[str, str | None] = {}
     sealer = None
     try:
         if tsas:
@@ -82,13 +170,22 @@ def run_crawl(profile: Profile, job_dir: Path, walks: list[tuple[ItemType, IdRan
 
             sealer = WarcSealer(job_dir, list(tsas))
             job.writer.on_close.append(sealer.warc_closed)
-        process.crawl(IdWalkSpider, profile=profile, job=job, walks=walks)
-        process.start()
+        job.begin_run(walk_ranges(walks))
+        crawler = process.create_crawler(IdWalkSpider)
+        process.crawl(crawler, profile=profile, job=job, walks=walks)
+        with StopOnSignal(process) as stop:
+            process.start(install_signal_handlers=False)
+        if stop.signum is not None:
+            spider = crawler.spider
+            points = spider.resume_points() if spider is not None else {}
+            name = signal.Signals(stop.signum).name
+            result.outcome, result.exit_code = f"stopped by {name}", EXIT_CODES[stop.signum]
+            result.stopped = stop_lines(walks, points)
     finally:
-        job.close()
+        job.close(result.outcome, {k: v for k, v in points.items() if v is not None})
         if sealer is not None:
             report_seals(sealer.close(), job_dir)
-    return job.repairs
+    return result
 
 
 def report_seals(results: list, job_dir: Path) -> None:
@@ -145,16 +242,20 @@ def run_crawl_command(profile: str, job_dir: Path, ids: str | None, variables: t
     except JobMismatch as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        repairs = run_crawl(loaded, job_dir, walks, settings, max_size, tsas)
+        outcome = run_crawl(loaded, job_dir, walks, settings, max_size, tsas)
     except JobLocked as exc:
         raise click.ClickException(str(exc)) from None
-    for repair in repairs:
+    for repair in outcome.repairs:
         click.echo(f"lifeboat: {repair} (logged in {job_dir / 'logs' / 'repairs.log'})", err=True)
     from metadata.schema import open_db
 
     # the crawl is over: opening the archive now builds the indexes its readers use
     for line in summarize(open_db(job_dir / "archive.db")):
         click.echo(line)
+    if outcome.exit_code:
+        for line in outcome.stopped:
+            click.echo(line, err=True)
+        raise SystemExit(outcome.exit_code)
     if extract:
         extract_after_crawl(job_dir)
 
