@@ -192,6 +192,20 @@ TABLES: dict[str, dict] = {
                       "retries.",
         },
     },
+    "crawl_runs": {
+        "description": "Every `lifeboat crawl` run over this job: when it ran, the ID range "
+                       "it walked and how it ended (finished, stopped by SIGINT, disk full...).",
+        "sort_desc": "started_at",
+        "columns": {
+            "id": "Run number.",
+            "started_at": "When the run started (ISO 8601, UTC).",
+            "ended_at": "When it ended; empty if it is running or was killed.",
+            "outcome": "running, finished, stopped by SIGINT / SIGTERM, disk full...",
+            "pid": "Process id of the crawl.",
+            "walks": "The ID ranges walked, as JSON.",
+            "stopped_at": "Where each unfinished walk resumes, as JSON.",
+        },
+    },
     "geotagged_media": {
         "title": "Map of geotagged photos and videos",
         "description": "The map: every distinct photo or video with a GPS position. Click "
