@@ -22,7 +22,7 @@ import hashlib
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from io import BytesIO
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from warcio.recordloader import ArcWarcRecord
@@ -186,13 +186,22 @@ class PendingExchanges:
     waiting: list[tuple[Exchange, str, Original | None, dict[str, Any]]] = field(
         default_factory=list)
     size: int = 0
+    # told of an error writing a full batch from ``add``; True: handled (the job stops)
+    on_error: Callable[[BaseException], bool] | None = None
+    stopped: bool = False  # set once writing failed for good: exchanges are dropped
 
     def add(self, exchange: Exchange, sha256_hex: str, original: Original | None,
             row: dict[str, Any]) -> None:
+        if self.stopped:
+            return
         self.waiting.append((exchange, sha256_hex, original, row))
         self.size += len(exchange.body)
         if len(self.waiting) >= PENDING_EXCHANGES or self.size >= PENDING_BYTES:
-            self.write()
+            try:
+                self.write()
+            except Exception as exc:
+                if self.on_error is None or not self.on_error(exc):
+                    raise
 
     def write(self) -> None:
         for exchange, sha256_hex, original, row in self.waiting:
@@ -201,6 +210,12 @@ class PendingExchanges:
             written, _ = self.writer.write(list(records))
             row.update(warc_filename=written.filename, warc_offset=written.offset,
                        warc_length=written.length)
+        self.waiting.clear()
+        self.size = 0
+
+    def stop(self) -> None:
+        """Writing failed for good (the disk is full): drop what waits, take no more."""
+        self.stopped = True
         self.waiting.clear()
         self.size = 0
 

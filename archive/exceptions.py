@@ -1,5 +1,10 @@
 """Errors raised by the archive package; each message says how to fix the problem."""
 
+from __future__ import annotations
+
+import errno
+import sqlite3
+
 
 class ArchiveError(Exception):
     """Base class of the archive package's errors."""
@@ -15,3 +20,37 @@ class NotAJobDir(ArchiveError):
 
 class JobLocked(ArchiveError):
     """Another crawl is running on the job directory: wait for it, or stop it first."""
+
+
+class DiskFull(ArchiveError):
+    """The disk is full: free some space, then rerun the same command to resume."""
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the user's quota) is full: an OSError with ENOSPC /
+    EDQUOT, or SQLite's SQLITE_FULL ("database or disk is full")."""
+    if isinstance(exc, OSError):
+        return exc.errno in DISK_FULL_ERRNOS
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    return False
+
+
+def fatal_write_error(exc: BaseException) -> str | None:
+    """What is wrong, when ``exc`` means no write can succeed any more (the crawl must stop
+    instead of discarding every result it gets): the disk full, the database damaged, the
+    disk failing or read-only. None for any other error."""
+    if is_disk_full(exc):
+        return "the disk is full"
+    if isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorcode", None) in (
+            sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return f"archive.db is damaged (SQLite: {exc})"
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", 0) & 0xFF in (
+            sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY):
+        return f"archive.db cannot be written (SQLite: {exc})"
+    if isinstance(exc, OSError) and exc.errno in (errno.EIO, errno.EROFS):
+        return f"the disk cannot be written ({exc.strerror})"
+    return None

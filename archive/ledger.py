@@ -230,8 +230,8 @@ def run_state_lines(db: sqlite_utils.Database, job_dir: Path, running: bool) -> 
         return []
     started, outcome, _pid = last
     if outcome == "running":
-        return [f"the last crawl (started {started}) ended without closing the job (killed?): "
-                "rerun the same command to resume"]
+        return [f"the last crawl (started {started}) ended before it could record how (killed, "
+                "or its disk was full): rerun the same command to resume"]
     if outcome != "finished":
         return [f"the last crawl (started {started}) was {outcome}: rerun the same command "
                 "to resume"]

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import sqlite_utils
 
+from archive.exceptions import fatal_write_error
 from archive.ledger import QUEUED, record_ledger, record_queued
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,11 @@ class JobStore:
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # e.g. the progress bar
         # run before each commit, e.g. writing the WARC records the rows point at
         self.before_commit: list[Callable[[], None]] = []
+        # a write no retry can fix (fatal_write_error: disk full, database damaged) stops
+        # the store: everything buffered is dropped (a resumed crawl fetches it again) and
+        # these hooks are told once, e.g. to stop the crawl
+        self.failed: BaseException | None = None
+        self.on_failure: list[Callable[[BaseException, str], None]] = []
 
     def add_capture(self, row: dict[str, Any], held: bool = False) -> int:
         """Buffer one captures row and return the id it will have (set in ``row``, which is
@@ -114,6 +120,8 @@ class JobStore:
         """
         row["id"] = self._next_capture_id
         self._next_capture_id += 1
+        if self.failed is not None:
+            return row["id"]
         if held:
             self._held[row["id"]] = row
         else:
@@ -126,6 +134,8 @@ class JobStore:
 
     def add_result(self, result: dict[str, Any]) -> None:
         """Buffer what the spider made of one item (see ``spiders.idwalk``); tell listeners."""
+        if self.failed is not None:  # stopped: nothing more is written
+            return
         for listener in self.listeners:
             listener(result)
         for capture_id in result.get("captures", ()):
@@ -160,7 +170,32 @@ class JobStore:
             self.flush()
 
     def flush(self) -> None:
-        """Write everything buffered in one transaction."""
+        """Write everything buffered in one transaction (nothing once the store failed)."""
+        if self.failed is not None:
+            return
+        try:
+            self._flush()
+        except Exception as exc:
+            what = fatal_write_error(exc)
+            if what is None:
+                raise
+            self.fail(exc, what)
+
+    def fail(self, exc: BaseException, what: str) -> None:
+        """Stop writing for good after ``exc``: drop every buffered row, tell on_failure."""
+        if self.failed is not None:
+            return
+        self.failed = exc
+        for buffer in (self._captures, self._posts, self._media, self._post_media,
+                       self._ledger, self._queued, self._post_children, self._child_media):
+            buffer.clear()
+        self._held.clear()
+        self._credited.clear()
+        self._pending = 0
+        for hook in self.on_failure:
+            hook(exc, what)
+
+    def _flush(self) -> None:
         self._last_flush = time.monotonic()
         for hook in self.before_commit:
             hook()

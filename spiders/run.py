@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
+from urllib.parse import unquote
 
 import click
 
@@ -28,7 +30,7 @@ from spiders.profile import (IdRange, ItemType, Profile, ProfileError, load_prof
 from spiders.settings import crawl_settings, lifeboat_version, user_agent
 
 if TYPE_CHECKING:
-    from scrapy.crawler import AsyncCrawlerProcess
+    from scrapy.crawler import AsyncCrawlerProcess, Crawler
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +69,25 @@ def crawler_process(settings: dict) -> AsyncCrawlerProcess:
 
     process = AsyncCrawlerProcess(settings)
     logging.getLogger("scrapy").setLevel(settings.get("LOG_LEVEL", "INFO"))
+    # a log line that cannot be written (the disk is full) is dropped, not printed to
+    # stderr with a traceback each time: the job says what happened once (Job.failure)
+    logging.raiseExceptions = False
     return process
+
+
+def stop_crawler_on_failure(job: Job, crawler: Crawler) -> None:
+    """When the job can write no more (disk full), close the spider at once: nothing new
+    is sent; what is still in flight is dropped by the job."""
+
+    def stop(what: str) -> None:
+        if crawler.engine is None or not crawler.crawling:
+            return
+        try:
+            asyncio.ensure_future(crawler.engine.close_spider_async(reason=what))
+        except RuntimeError:  # no event loop running any more: the crawl is over anyway
+            pass
+
+    job.on_stop.append(stop)
 
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number
@@ -124,6 +144,30 @@ class CrawlOutcome:
     exit_code: int = 0
     stopped: list[str] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)
+    failure: str | None = None  # the job's one line when a write failed for good
+
+
+def item_locator(profile: Profile) -> Callable[[str], list[tuple[str, str]]]:
+    """URL -> every (item type, ID) whose URL it is by the profile's templates (a media URL
+    is its own ID); the job asks it which items to fetch again after losing WARC records."""
+    patterns = []
+    for item in profile.items.values():
+        if item.url == "{id}":
+            patterns.append((item.name, None))
+        elif "{id}" in item.url:
+            head, _, tail = item.url.partition("{id}")
+            patterns.append((item.name, re.compile(re.escape(head) + "(.+?)" + re.escape(tail))))
+
+    def locate(url: str) -> list[tuple[str, str]]:
+        found = []
+        for name, pattern in patterns:
+            if pattern is None:
+                found.append((name, url))
+            elif (match := pattern.fullmatch(url)) is not None:
+                found.append((name, unquote(match[1])))
+        return found
+
+    return locate
 
 
 def walk_ranges(walks: list[tuple[ItemType, IdRange]]) -> list[dict[str, str]]:
@@ -160,7 +204,9 @@ def run_crawl(profile: Profile, job_dir: Path, walks: list[tuple[ItemType, IdRan
     if not profile.politeness["obey_robots"]:
         logger.warning("robots.txt is NOT obeyed: profile %s sets politeness.obey_robots = false",
                        profile.name)
-    job = Job(job_dir, profile.name, warc_max_size, warcinfo_fields(profile)).open()
+    job = Job(job_dir, profile.name, warc_max_size, warcinfo_fields(profile))
+    job.locate = item_locator(profile)
+    job.open()
     result = CrawlOutcome(repairs=job.repairs)
     points: dict[str, str | None] = {}
     sealer = None
@@ -172,10 +218,13 @@ def run_crawl(profile: Profile, job_dir: Path, walks: list[tuple[ItemType, IdRan
             job.writer.on_close.append(sealer.warc_closed)
         job.begin_run(walk_ranges(walks))
         crawler = process.create_crawler(IdWalkSpider)
+        stop_crawler_on_failure(job, crawler)
         process.crawl(crawler, profile=profile, job=job, walks=walks)
         with StopOnSignal(process) as stop:
             process.start(install_signal_handlers=False)
-        if stop.signum is not None:
+        if job.failure is not None:
+            result.outcome, result.exit_code, result.failure = "failed", 1, job.failure
+        elif stop.signum is not None:
             spider = crawler.spider
             points = spider.resume_points() if spider is not None else {}
             name = signal.Signals(stop.signum).name
@@ -183,8 +232,11 @@ def run_crawl(profile: Profile, job_dir: Path, walks: list[tuple[ItemType, IdRan
             result.stopped = stop_lines(walks, points)
     finally:
         job.close(result.outcome, {k: v for k, v in points.items() if v is not None})
-        if sealer is not None:
+        if sealer is not None and job.failure is None:
             report_seals(sealer.close(), job_dir)
+    result.failure = job.failure  # also when closing the job was what failed
+    if result.failure is not None:
+        result.exit_code = 1
     return result
 
 
@@ -247,6 +299,9 @@ def run_crawl_command(profile: str, job_dir: Path, ids: str | None, variables: t
         raise click.ClickException(str(exc)) from None
     for repair in outcome.repairs:
         click.echo(f"lifeboat: {repair} (logged in {job_dir / 'logs' / 'repairs.log'})", err=True)
+    if outcome.failure is not None:  # one line; nothing more is read or written
+        click.echo(outcome.failure, err=True)
+        raise SystemExit(outcome.exit_code)
     from metadata.schema import open_db
 
     # the crawl is over: opening the archive now builds the indexes its readers use

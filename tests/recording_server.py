@@ -59,7 +59,12 @@ class RecordingServer:
                     recorder.sent.append((time.monotonic(), self.path, answer.status))
                 self.wfile.write(answer.body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # listen()'s backlog: socketserver's 5 makes the kernel drop the SYNs of a
+            # client opening 8 connections at once, and they come in a second late
+            request_queue_size = 128
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -86,7 +86,7 @@ def test_retry_after_pauses_the_host_from_the_first_429(recording, tmp_path):
             limited.append(index)
             return Answer(status=429, body=b'{"error": "slow down"}',
                           headers=(("Retry-After", "2"),))
-        return Answer(body=json.dumps({"path": path}).encode(), delay=0.005)
+        return Answer(body=json.dumps({"path": path}).encode(), delay=0.02)
 
     server = recording(route)
     profile = loopback_profile("limited", """
