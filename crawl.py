@@ -18,7 +18,29 @@ job_dir_argument = click.argument(
 )
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+class LifeboatGroup(click.Group):
+    """The command group; a damaged archive.db is an error message, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        import sqlite3
+
+        from metadata.exceptions import DamagedDatabase
+
+        try:
+            return super().invoke(ctx)
+        except DamagedDatabase as exc:
+            raise click.ClickException(str(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            from metadata.schema import is_damage
+
+            if not is_damage(exc):
+                raise
+            raise click.ClickException(
+                f"the job's archive.db is damaged ({exc}): run lifeboat verify DIR to see "
+                "where; `sqlite3 DIR/archive.db .recover` saves what is still readable") from None
+
+
+@click.group(cls=LifeboatGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(package_name="lifeboat")
 def cli() -> None:
     """lifeboat: evacuate a platform's public posts and media before it goes dark.

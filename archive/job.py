@@ -128,7 +128,11 @@ class Job:
                                     "end, or stop it (Ctrl-C) before resuming") from None
                 time.sleep(0.05)  # perhaps `lifeboat status` looking (crawl_running)
         # the readers' indexes are built when the crawl ends (spiders/run.py)
-        self.db = open_db(self.dir / "archive.db", reading_indexes=False)
+        try:  # a damaged database stops the crawl before it writes anything
+            self.db = open_db(self.dir / "archive.db", reading_indexes=False, check=True)
+        except BaseException:
+            self._lock.close()
+            raise
         self._check_warcs()
         self._repair_last_warc()
         self.digests = DigestIndex.load(self.db)

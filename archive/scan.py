@@ -24,6 +24,7 @@ from warcio.exceptions import ArchiveLoadFailed
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 WARC_LINE = b"WARC/1."
+RECORD_END = b"\r\n\r\n"  # the two CRLFs after every record's block
 # warcio meets damaged bytes with many exception types (AttributeError on a header-less
 # record, zlib.error, ValueError on a bad length...): every one of them is damage to report.
 READ_ERRORS = (ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError, KeyError,
@@ -97,10 +98,51 @@ def scan_warc(path: str | Path, progress: Callable[[int], None] | None = None
         fh.seek(0)
         gzipped = fh.read(3) == GZIP_MAGIC
         start: int | None = 0
+        last: ScannedRecord | Damage | None = None
         while start is not None and start < size:
-            start = yield from _scan_from(fh, name, start, gzipped, progress)
+            scan = _scan_from(fh, name, start, gzipped, progress)
+            while True:
+                try:
+                    last = next(scan)
+                except StopIteration as done:  # its value: where to go on after damage
+                    start = done.value
+                    break
+                yield last
+        if isinstance(last, ScannedRecord):
+            yield from _check_tail(fh, name, size, gzipped, last)
     if progress:
         progress(size)
+
+
+def _check_tail(fh, name: str, size: int, gzipped: bool, last: ScannedRecord
+                ) -> Iterator[Damage]:
+    """What warcio reads past without a word at the end of a file: bytes after the last
+    record (padding, or the start of a torn one), or a last gzip member cut inside its
+    8-byte trailer (every byte of the record is there, the member never ends)."""
+    end = last.offset + last.length
+    if not gzipped and size - end == len(RECORD_END):  # warcio leaves the last one out
+        fh.seek(end)
+        if fh.read(len(RECORD_END)) == RECORD_END:
+            end = size
+    if end < size:
+        yield Damage(name, end, f"{size - end} bytes after the last complete record "
+                                "(a torn record, or padding)")
+    elif gzipped and not _member_complete(fh, last.offset, last.length):
+        yield Damage(name, last.offset, "the last record's gzip member does not end (its "
+                                        "trailer is cut off: a torn write)")
+
+
+def _member_complete(fh, offset: int, length: int) -> bool:
+    """Whether the gzip member at ``offset`` decompresses to its end within ``length``."""
+    fh.seek(offset)
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        inflater.decompress(fh.read(length))
+    except zlib.error:
+        return False
+    return inflater.eof and not inflater.unused_data
+
+
 
 
 def _scan_from(fh, name: str, start: int, gzipped: bool,

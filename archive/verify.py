@@ -34,7 +34,7 @@ from tqdm import tqdm
 from archive.job import read_job_toml
 from archive.reader import clean_target_uri
 from archive.scan import Damage, ScannedRecord, scan_warc
-from metadata.schema import LEDGER_STATES
+from metadata.schema import LEDGER_STATES, integrity_problems, is_damage
 
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 PROGRESS_MIN_BYTES = 64 << 20
@@ -106,12 +106,21 @@ def verify_job(job_dir: Path, progress: bool | None = None,
     db_path = job_dir / "archive.db"
     report = VerifyReport(job_dir=job_dir, has_db=db_path.is_file())
     with closing(open_readonly(db_path)) if report.has_db else nullcontext() as db:
-        files = find_warcs(job_dir, _capture_files(db, job_dir) if db is not None else ())
+        damage = integrity_problems(db, full=True) if db is not None else []
+        report.problems += [Problem(f"SQLite integrity check: {line}") for line in damage]
+        readable = db if db is not None and not damage else None
+        files = find_warcs(job_dir, _capture_files(readable, job_dir) if readable else ())
         if not files and db is None:
             raise NothingToVerify()
         index = _scan_files(files, report, progress)
-        if db is not None:
-            _check_db(db, job_dir, index, report)
+        if readable is not None:
+            try:
+                _check_db(readable, job_dir, index, report)
+            except sqlite3.DatabaseError as exc:  # damage the check did not reach
+                if not is_damage(exc):
+                    raise
+                report.problems.append(Problem(f"cannot be read to the end ({exc}): the "
+                                               "database checks stopped there"))
     _check_seals(job_dir, files, tsa_ca, report)
     return report
 

@@ -13,6 +13,7 @@ from datasette_plugins.config import BUNDLED_TILES, SETTINGS, build_metadata
 from datasette_plugins.examples import example_queries
 from datasette_plugins.prepare import prepare_file
 from datasette_plugins.safety import UnsafeBind, check_bind
+from metadata.schema import check_database
 
 
 def database_path(job_dir: Path) -> Path:
@@ -75,6 +76,7 @@ def run_serve_command(job_dir: Path, host: str = "127.0.0.1", port: int = 8001,
     except UnsafeBind as error:
         raise click.ClickException(str(error)) from None
     db_path = database_path(job_dir)
+    check_database(db_path)  # damaged: an error that says so (lifeboat's CLI), no traceback
     prepare_if_writable(db_path)
     ds = make_datasette(db_path, require_login=require_login, tiles=tiles)
     sock = listening_socket(host, port)

@@ -143,7 +143,7 @@ def extract_job(job_dir: Path, workers: int | None = None,
         raise NotAJobDirectory(str(job_dir))
     started = time.monotonic()
     use_fast_inflate()
-    db = open_db(job_dir / DB_NAME, busy_timeout_ms=BUSY_TIMEOUT_MS)
+    db = open_db(job_dir / DB_NAME, busy_timeout_ms=BUSY_TIMEOUT_MS, check=True)
     already_done = db.execute("SELECT count(DISTINCT sha256) FROM media WHERE sha256 IN "
                               "(SELECT sha256 FROM media_metadata)").fetchone()[0]
     with ExifToolPool(workers) as pool, tempfile.TemporaryDirectory(
@@ -180,7 +180,7 @@ def extract_warcs(warc_paths: Sequence[Path], db_path: Path, workers: int | None
     """
     started = time.monotonic()
     use_fast_inflate()
-    db = open_db(db_path, busy_timeout_ms=BUSY_TIMEOUT_MS)
+    db = open_db(db_path, busy_timeout_ms=BUSY_TIMEOUT_MS, check=True)
     total = sum(Path(p).stat().st_size for p in warc_paths)
     with ExifToolPool(workers) as pool, tempfile.TemporaryDirectory(
             prefix="lifeboat-extract-") as tmp, _progress(

@@ -6,9 +6,12 @@ you must, never rename or drop one.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import sqlite_utils
+
+from metadata.exceptions import DamagedDatabase
 
 TABLES: dict[str, dict] = {
     "captures": {
@@ -194,18 +197,68 @@ LEDGER_STATES = ("archived", "missing", "deleted", "forbidden", "failed")
 
 
 def open_db(path: str | Path, reading_indexes: bool = True,
-            busy_timeout_ms: int | None = None) -> sqlite_utils.Database:
+            busy_timeout_ms: int | None = None, check: bool = False) -> sqlite_utils.Database:
     """Open (creating if needed) an archive database in WAL mode with the full schema;
     ``reading_indexes=False`` (a crawl writing, ``lifeboat status`` beside it) leaves out
     the indexes only readers use (``READING_INDEXES``). ``busy_timeout_ms``: how long a
-    write (the schema's included) waits for another writer, instead of sqlite3's 5 s."""
+    write (the schema's included) waits for another writer, instead of sqlite3's 5 s.
+    ``check``: run SQLite's quick_check first (it reads every page). A damaged file raises
+    ``DamagedDatabase``, never a bare sqlite3 error."""
     db = sqlite_utils.Database(path)
-    if busy_timeout_ms is not None:
-        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    ensure_schema(db, reading_indexes)
+    try:
+        if busy_timeout_ms is not None:
+            db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        db.execute("PRAGMA journal_mode=WAL")
+        if check and (problems := integrity_problems(db.conn)):
+            raise DamagedDatabase(str(path), problems)
+        db.execute("PRAGMA synchronous=NORMAL")
+        ensure_schema(db, reading_indexes)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        if not is_damage(exc):
+            raise
+        raise DamagedDatabase(str(path), [str(exc)]) from None
+    except DamagedDatabase:
+        db.close()
+        raise
     return db
+
+
+DAMAGE_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether a sqlite3 error says the file is damaged or not a database at all."""
+    return isinstance(exc, sqlite3.DatabaseError) and \
+        getattr(exc, "sqlite_errorcode", None) in DAMAGE_CODES
+
+
+def integrity_problems(conn: sqlite3.Connection, full: bool = False, limit: int = 20
+                       ) -> list[str]:
+    """SQLite's own check of every page (``quick_check``; ``full``: ``integrity_check``,
+    which also compares every index with its table): [] when the file is sound."""
+    pragma = "integrity_check" if full else "quick_check"
+    try:
+        rows = conn.execute(f"PRAGMA {pragma}({int(limit)})").fetchall()
+    except sqlite3.DatabaseError as exc:
+        if not is_damage(exc):
+            raise
+        return [str(exc)]
+    if [tuple(r) for r in rows] == [("ok",)]:
+        return []
+    return [" ".join(str(r[0]).split()) for r in rows]
+
+
+def check_database(path: str | Path) -> None:
+    """Raise ``DamagedDatabase`` when SQLite's quick_check finds ``path`` damaged (opened
+    read-only: nothing is written)."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        problems = integrity_problems(conn)
+    finally:
+        conn.close()
+    if problems:
+        raise DamagedDatabase(str(path), problems)
 
 
 def ensure_schema(db: sqlite_utils.Database, reading_indexes: bool = True) -> None:
