@@ -86,6 +86,11 @@ def token_path(manifest: Path, index: int) -> Path:
     return manifest.with_name(manifest.name + (".tsr" if index == 0 else f".{index + 1}.tsr"))
 
 
+def warc_stem(path: Path) -> str:
+    """A WARC file's name without ``.warc.gz`` / ``.warc``: its crawl-time seal's name."""
+    return path.name.removesuffix(".gz").removesuffix(".warc")
+
+
 def tokens_of(manifest: Path) -> list[Path]:
     """The token files beside ``manifest`` (see ``token_path``), first TSA first."""
     pattern = re.compile(re.escape(manifest.name) + r"(?:\.(\d+))?\.tsr$")
@@ -138,6 +143,14 @@ class SealBook:
     def seal(self, files: list[Path], tsas: list[str], name: str) -> SealResult:
         """Write ``<name>.manifest`` over ``files`` and ask each TSA for a token over it;
         tokens not had are queued (written to the queue before they are asked for)."""
+        result, entries = self.prepare(files, tsas, name)
+        for entry in entries:
+            self._attempt(entry, result)
+        return result
+
+    def prepare(self, files: list[Path], tsas: list[str], name: str
+                ) -> tuple[SealResult, list[dict]]:
+        """Write ``<name>.manifest`` over ``files`` and queue a token from each TSA."""
         self.dir.mkdir(parents=True, exist_ok=True)
         manifest = self.dir / f"{name}.manifest"
         if manifest.exists():
@@ -147,14 +160,13 @@ class SealBook:
                     "tsa": url, "queued_at": utc_now(), "attempts": 0, "error": ""}
                    for i, url in enumerate(tsas)]
         self._save_pending(self.pending() + entries)
-        result = SealResult(manifest=manifest, files=len(files))
-        for entry in entries:
-            self._attempt(entry, result)
-        return result
+        return SealResult(manifest=manifest, files=len(files)), entries
 
     def retry(self) -> list[SealResult]:
-        """Ask again for every queued token; the results, one per manifest touched."""
+        """Ask again for every queued token; the results, one per manifest touched. A TSA
+        that fails is not asked again in the same pass (a dead one costs one timeout)."""
         results: dict[str, SealResult] = {}
+        failed: set[str] = set()
         for entry in self.pending():
             manifest = self.dir / entry["manifest"]
             result = results.setdefault(entry["manifest"], SealResult(manifest, 0))
@@ -162,10 +174,15 @@ class SealBook:
                 self._drop(entry)
                 self.log(entry["manifest"], entry["tsa"], "dropped: manifest is gone")
                 continue
-            self._attempt(entry, result)
+            if entry["tsa"] in failed:
+                result.queued.append((entry["tsa"], entry["error"]))
+                continue
+            if not self._attempt(entry, result):
+                failed.add(entry["tsa"])
         return list(results.values())
 
-    def _attempt(self, entry: dict, result: SealResult) -> None:
+    def _attempt(self, entry: dict, result: SealResult) -> bool:
+        """Ask for one queued token; whether it was had."""
         manifest = self.dir / entry["manifest"]
         token_file = self.dir / entry["token"]
         data = manifest.read_bytes()
@@ -176,12 +193,13 @@ class SealBook:
             self._update(entry, attempts=entry["attempts"] + 1, error=str(exc))
             self.log(entry["manifest"], entry["tsa"], f"queued: {exc}")
             result.queued.append((entry["tsa"], str(exc)))
-            return
+            return False
         _write_atomic(token_file, reply)
         self._drop(entry)
         self.log(entry["manifest"], entry["tsa"],
                  f"sealed: {token_file.name} at {token.gen_time.isoformat()} by {token.tsa_name}")
         result.tokens.append((token_file, token))
+        return True
 
     def _update(self, entry: dict, **changes) -> None:
         entries = self.pending()
@@ -206,7 +224,7 @@ class WarcSealer:
     first asks again for the tokens earlier runs queued and seals the job's WARC files that
     no manifest lists yet (a run killed before it could close its last file, or one run
     without --tsa). ``close()`` waits at most ``wait`` seconds; whatever is unfinished then
-    is on the queue already (``SealBook.seal`` queues a token before asking for it)."""
+    is on the queue already (``SealBook.prepare`` queues a token before it is asked for)."""
 
     def __init__(self, job_dir: Path, tsas: list[str], timeout: float = CRAWL_TIMEOUT):
         from archive.writer import warc_files
@@ -228,20 +246,39 @@ class WarcSealer:
         self.queue.put(Path(path))
 
     def _run(self) -> None:
-        while (item := self.queue.get()) is not None:
-            try:
-                if item == RETRY:
-                    self.sealed += self.book.retry()
+        """Each pass: a manifest (and queued tokens) for every file handed over so far, which
+        needs no network, then one request per queued token (``SealBook.retry``)."""
+        stopping = False
+        while not stopping:
+            items = [self.queue.get()]
+            while not self.queue.empty():
+                items.append(self.queue.get_nowait())
+            stopping = None in items
+            for item in items:
+                if item is None or item == RETRY:
                     continue
                 path = Path(item)
-                name = path.name.removesuffix(".gz").removesuffix(".warc")
-                result = self.book.seal([path], self.tsas, name)
+                try:
+                    result, _ = self.book.prepare([path], self.tsas, warc_stem(path))
+                    self.sealed.append(result)
+                except (OSError, SealError) as exc:
+                    self.book.log(path.name, "", f"error: {exc}")
+            try:
+                self._merge(self.book.retry())
+            except OSError as exc:
+                self.book.log("", "", f"error: {exc}")
+
+    def _merge(self, retried: list[SealResult]) -> None:
+        """Fold a retry pass into ``sealed``: a manifest's tokens and what is still queued."""
+        by_name = {r.manifest.name: r for r in self.sealed}
+        for result in retried:
+            mine = by_name.get(result.manifest.name)
+            if mine is None:
                 self.sealed.append(result)
-                if result.tokens and any(e["manifest"] != result.manifest.name
-                                         for e in self.book.pending()):
-                    self.sealed += self.book.retry()  # a TSA is back: catch up at once
-            except (OSError, SealError) as exc:
-                self.book.log(str(item), "", f"error: {exc}")
+                by_name[result.manifest.name] = result
+                continue
+            mine.tokens += result.tokens
+            mine.queued = result.queued
 
     def close(self, wait: float = 1.5 * CRAWL_TIMEOUT) -> list[SealResult]:
         """Stop after the files already handed over; what was sealed, and queued."""
@@ -322,8 +359,9 @@ def run_seal_command(job_dir: Path, tsas: tuple[str, ...], timeout: float) -> in
             click.echo(line)
         queued += len(each.queued)
     if result:
-        manifest = f"{job_dir / SEALS / result.manifest.name}"
-        click.echo(f"check: (cd {job_dir / 'warc'} && sha256sum -c ../{SEALS}/{result.manifest.name})")
+        name = result.manifest.name
+        manifest = job_dir / SEALS / name
+        click.echo(f"check: (cd {job_dir / 'warc'} && sha256sum -c ../{SEALS}/{name})")
         for path, _ in result.tokens:
             click.echo(f"       openssl ts -verify -data {manifest} -in {path} -CAfile TSA-CA.pem")
     return 1 if queued else 0

@@ -249,8 +249,8 @@ def report_seals(results: list, job_dir: Path) -> None:
     queued = len(SealBook(job_dir).pending())
     line = f"seals: {manifests} WARC file(s) sealed, {tokens} time-stamp token(s) written"
     if queued:
-        line += (f", {queued} token(s) queued (TSA unreachable): `lifeboat seal {job_dir}` "
-                 "or the next crawl run asks again")
+        line += (f", {queued} token(s) queued (no answer from the TSA): "
+                 f"`lifeboat seal {job_dir}` or the next crawl run asks again")
     click.echo(line)
 
 

@@ -82,7 +82,7 @@ def test_dead_tsa_never_fails_the_crawl_and_the_next_run_catches_up(tmp_path, de
                        extra=("--warc-max-size", "40KB", "--tsa", tsa.url))
     warcs = sorted((job / "warc").glob("*.warc.gz"))
     assert len(warcs) >= 2
-    assert "token(s) queued (TSA unreachable)" in result.stdout, result.stdout
+    assert "token(s) queued (no answer from the TSA)" in result.stdout, result.stdout
     queued = [json.loads(line) for line in (job / "seals" / "pending.jsonl").open()]
     assert sorted(q["manifest"] for q in queued) == \
         sorted(w.name.removesuffix(".warc.gz") + ".manifest" for w in warcs)
@@ -102,3 +102,46 @@ def test_dead_tsa_never_fails_the_crawl_and_the_next_run_catches_up(tmp_path, de
     assert len(all_warcs) > len(warcs)
     code, out = lifeboat("verify", str(job), "--tsa-ca", str(tsa.pki.ca))
     assert code == 0 and out.count("signature checked against --tsa-ca") == len(all_warcs), out
+
+
+def test_files_of_a_run_without_tsa_are_sealed_by_the_next_run_with_it(tmp_path,
+                                                                        demo_platform):
+    job = tmp_path / "job"
+    run_crawl(job, demo_platform, ids="1-10", extra=("--warc-max-size", "40KB"))
+    before = sorted(p.name for p in (job / "warc").glob("*.warc.gz"))
+    with loopback_tsa(tmp_path / "pki") as tsa:
+        run_crawl(job, demo_platform, ids="1-20", extra=("--warc-max-size", "40KB",
+                                                          "--tsa", tsa.url))
+    after = sorted(p.name for p in (job / "warc").glob("*.warc.gz"))
+    assert len(after) > len(before)
+    manifests = sorted(p.name for p in (job / "seals").glob("*.manifest"))
+    assert manifests == sorted(n.removesuffix(".warc.gz") + ".manifest" for n in after)
+    code, out = lifeboat("verify", str(job), "--tsa-ca", str(tsa.pki.ca))
+    assert code == 0 and out.count("signature checked against --tsa-ca") == len(after), out
+
+
+def test_a_tsa_that_never_answers_does_not_hold_the_crawl(tmp_path, demo_platform):
+    """A TSA that accepts connections and says nothing (overloaded): the crawl archives
+    everything, ends within the sealer's bounded wait, and the tokens are queued."""
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # the kernel completes connections; nobody ever reads or answers
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/tsa"
+    job = tmp_path / "job"
+    started = time.monotonic()
+    try:
+        result = run_crawl(job, demo_platform, ids="1-20",
+                           extra=("--warc-max-size", "40KB", "--tsa", url))
+    finally:
+        silent.close()
+    took = time.monotonic() - started
+    assert "token(s) queued (no answer from the TSA)" in result.stdout, result.stdout
+    assert took < 60, f"the crawl took {took:.0f} s with a silent TSA"
+    code, out = lifeboat("verify", str(job))
+    assert code == 0 and "ledger:" in out and "still queued" in out, out
+    assert "not in any seal" not in out, "every file closed got its manifest all the same"
+    queued = [json.loads(line) for line in (job / "seals" / "pending.jsonl").open()]
+    assert queued and all(q["tsa"] == url for q in queued)
