@@ -197,7 +197,7 @@ class SealBook:
         _write_atomic(token_file, reply)
         self._drop(entry)
         self.log(entry["manifest"], entry["tsa"],
-                 f"sealed: {token_file.name} at {token.gen_time.isoformat()} by {token.tsa_name}")
+                 f"sealed: {token_file.name} at {token.time_text} by {token.tsa_name}")
         result.tokens.append((token_file, token))
         return True
 
@@ -341,7 +341,7 @@ def describe(result: SealResult, job_dir: Path) -> list[str]:
         lines.append(f"sealed {result.files} WARC file(s) in {where}")
     for path, token in result.tokens:
         lines.append(f"  {os.path.relpath(path, job_dir)}: time-stamped "
-                     f"{token.gen_time.isoformat()} by {token.tsa_name}")
+                     f"{token.time_text} by {token.tsa_name}")
     for url, why in result.queued:
         lines.append(f"  queued for {url} ({why}); `lifeboat seal {job_dir}` retries")
     return lines

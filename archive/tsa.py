@@ -42,6 +42,11 @@ class Token:
     tsa_name: str  # the TSA's name in the token, else its signing certificate's subject
     nonce: int | None
 
+    @property
+    def time_text(self) -> str:
+        """``gen_time`` as ISO 8601 UTC with a Z, like every time lifeboat records."""
+        return self.gen_time.isoformat().replace("+00:00", "Z")
+
 
 def request_token(url: str, data: bytes, timeout: float = TIMEOUT) -> bytes:
     """POST a SHA-256 time-stamp query over ``data`` to the TSA at ``url``; the reply's bytes.

@@ -460,7 +460,7 @@ def _seal_lines(report: VerifyReport) -> list[str]:
         for token_file, token, trusted in check.tokens:
             how = "signature checked against --tsa-ca" if trusted else \
                 "token intact (its signer not checked: give --tsa-ca FILE)"
-            lines.append(f"  {token_file.name}: time-stamped {token.gen_time.isoformat()} "
+            lines.append(f"  {token_file.name}: time-stamped {token.time_text} "
                          f"by {token.tsa_name}; {how}")
         if not check.tokens and not check.queued and not check.problems:
             lines.append("  no time-stamp token")

@@ -128,7 +128,7 @@ async def evidence(datasette, request):
     metadata = dict(metadata) if metadata else {}
     for capture in captures:  # the seals over its WARC file (archive.seal), not re-checked
         capture["seals"] = [
-            {"manifest": name, "time": token.gen_time.isoformat() if token else None,
+            {"manifest": name, "time": token.time_text if token else None,
              "tsa": token.tsa_name if token else None}
             for name, token in seals_for_warc(Path(db.path).parent,
                                               Path(capture["record_warc_filename"] or "").name)]

@@ -71,7 +71,7 @@ async def test_evidence_page_shows_the_seal_of_its_warc_file(sealed_crawl):
     ds = make_datasette(job / "archive.db", tiles="/no-tiles/{z}/{x}/{y}.png")
     page = (await ds.client.get(f"/-/evidence/{sha256}")).text
     assert (f"in <code>seals/{manifest.name}</code>, time-stamped "
-            f"<time>{stamped.gen_time.isoformat()}</time> by {stamped.tsa_name}") in page, page
+            f"<time>{stamped.time_text}</time> by {stamped.tsa_name}") in page, page
 
 
 def test_dead_tsa_never_fails_the_crawl_and_the_next_run_catches_up(tmp_path, demo_platform):
