@@ -224,6 +224,11 @@ def test_posts_csv_link_downloads_every_row(desk, page, tmp_path):
     posts = db_one(job_dir, "select count(*) from posts")
     assert posts > 1000  # more than one Datasette page of rows
     page.goto(f"{url}/archive/posts")
+    # the column descriptions fold away above the rows; each is its header's tooltip
+    assert page.locator("details.column-descriptions summary").is_visible()
+    assert not page.locator("dl.column-descriptions").is_visible()
+    assert page.locator('th[data-column="author"]').get_attribute("title") == \
+        "Username of the author."
     with page.expect_download() as download_info:
         page.get_by_role("link", name="CSV", exact=True).click()
     download = download_info.value
