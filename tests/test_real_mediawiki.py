@@ -203,3 +203,22 @@ def test_the_job_verifies(job: Path) -> None:
 def test_the_bundled_profile_needs_only_the_api_variable() -> None:
     profile = load_profile("mediawiki", {"api": "https://wiki.example.org/w/api.php"})
     assert profile.name == "mediawiki" and profile.walks
+
+
+def test_lifeboat_try_shows_a_page_the_files_it_credits_and_a_hidden_revision(
+        wiki: Wiki) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(ROOT / "crawl.py"), "try", "mediawiki",
+                               *args, "--var", f"api={wiki.url}/api.php"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+    march = wiki.page("March")
+    shown = run(str(march.id))
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert f"fields.author = '{march.revisions[-1].user}'" in shown.stdout
+    assert f"would fetch file File:Protest march.jpg (credited to post {march.id})" \
+        in shown.stdout
+    hidden = next(r for _, r in wiki.revisions.values() if r.text_hidden)
+    refused = run(str(hidden.id), "--item", "revision")
+    assert refused.returncode == 1
+    assert f"revision {hidden.id}: forbidden (HTTP 200)" in refused.stdout
+
