@@ -435,3 +435,11 @@ def test_readme_example_post_is_what_the_demo_serves(demo_factory):
     assert (str(post["id"]), post["author"], post["created_at"]) == (shown_id, author,
                                                                      created_at)
     assert post["media"][0]["url"] == platform.media + media_path
+
+
+async def test_new_pages_refuse_visitors_without_the_login(job):
+    guarded = make_datasette(job.db_path, require_login=True)
+    for path in ("/-/csv/media_near_point?lat=1&lon=1&km=1", "/-/csv?sql=select+1",
+                 "/-/timeline", "/-/coverage"):
+        response = await guarded.client.get(path)
+        assert response.status_code == 403, path
