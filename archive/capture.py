@@ -1,18 +1,23 @@
 """Capture every HTTP exchange of a crawl into the job's WARC files and ``captures`` rows.
 
-``CaptureMiddleware`` is a Scrapy downloader middleware placed between the retry
-middleware and ``HttpCompressionMiddleware``: it sees each final response (not the
-transient 429/5xx answers that are retried) with its body exactly as the server sent it,
-Content-Encoding intact. Each exchange becomes a ``response`` record (or a ``revisit``
-record when the same payload digest is already archived in this job) and a ``request``
-record pointing at it with ``WARC-Concurrent-To``.
+``capture_exchange`` takes one exchange as it crossed the wire (``archive.wire.
+WireExchange``: the request and response bytes, URL, peer IP, time, TLS) and writes it as a
+``response`` record (or a ``revisit`` record when the same payload is already archived in
+this job) whose block is the response bytes as received, a ``request`` record whose block
+is the request bytes as sent (``WARC-Concurrent-To`` the response), and, for the first
+exchange of a TLS connection, a ``metadata`` record with the peer's certificate chain.
+warcio builds every record; the HTTP heads are handed to it as ``RawHead`` so that it
+writes them byte for byte. ``WARC-Payload-Digest`` covers the bytes after the head as
+received (chunked framing included), as warcio, wget and pywb compute and check it.
 
 Exchanges are written in batches (``PendingExchanges``): up to ``PENDING_EXCHANGES`` of them
 or ``PENDING_BYTES`` of payload wait in memory, and all are written before any row that
 points at them is committed. Built and written in one tight loop, warcio's records cost
 ~0.08 ms less CPU each than one at a time between Scrapy's other work (bench/README.md,
 section 1). A kill loses them together with their uncommitted rows, which the next run
-fetches again. Record ID and WARC-Date are fixed when the answer arrives.
+fetches again. Record ID and WARC-Date are fixed when the answer arrives (the date is
+when the request was sent). The crawler side (``spiders.capture``) feeds this module;
+archive/ imports no crawler.
 """
 
 from __future__ import annotations
@@ -20,31 +25,26 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
-from http import HTTPStatus
+from datetime import datetime, timezone
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import urlsplit
 
 from warcio.recordloader import ArcWarcRecord
-from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
+from warcio.timeutils import datetime_to_iso_date
+
+from archive.wire import RawHead, WireExchange, head_end, new_record_id
 
 if TYPE_CHECKING:
     import sqlite_utils
-    from scrapy.crawler import Crawler
-    from scrapy.http import Request, Response
 
     from archive.job import Job
     from archive.writer import RotatingWarcWriter, Sha256WARCWriter
 
-# The body we get is already de-chunked. lifeboat's download handler (like Twisted's client)
-# drops Transfer-Encoding itself; should another handler keep it, it is renamed so replay
-# does not de-chunk again.
-RENAMED_HEADERS = {"transfer-encoding": "X-Archive-Orig-Transfer-Encoding"}
-REASONS = {status.value: status.phrase for status in HTTPStatus}
 PENDING_EXCHANGES = 64
 PENDING_BYTES = 8 << 20
 # a request record's payload is almost always empty: its digest is known in advance
 EMPTY_PAYLOAD_DIGEST = "sha256:" + base64.b32encode(hashlib.sha256(b"").digest()).decode("ascii")
+CERTIFICATE_CHAIN = "application/pem-certificate-chain"
 
 
 @dataclass(frozen=True)
@@ -94,87 +94,78 @@ def warc_digest(sha256_hex: str) -> str:
     return "sha256:" + base64.b32encode(bytes.fromhex(sha256_hex)).decode("ascii")
 
 
-def _header_pairs(headers: Any) -> list[tuple[str, str]]:
-    """Every header value of a Scrapy Headers object, repeated ones included (read as the
-    plain dict of name -> [values] it is: its own accessors normalise every name again)."""
-    pairs = []
-    for name, values in dict.items(headers):
-        text = name.decode("latin-1")
-        text = RENAMED_HEADERS.get(text.lower(), text)
-        pairs.extend((text, value.decode("latin-1")) for value in values)
-    return pairs
+def warc_date(epoch: float) -> str:
+    """WARC-Date (WARC/1.1: microseconds) of an instant in epoch seconds."""
+    return datetime_to_iso_date(datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None),
+                                use_micros=True)
 
 
-def request_headers(request: Request) -> StatusAndHeaders:
-    """The request line and headers as sent (Host added as Twisted sends it)."""
-    parts = urlsplit(request.url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    pairs = _header_pairs(request.headers)
-    if not any(name.lower() == "host" for name, _ in pairs):
-        pairs.insert(0, ("Host", parts.netloc))
-    return StatusAndHeaders(f"{request.method} {target} HTTP/1.1", pairs, protocol="",
-                            is_http_request=True)
+def _tls_headers(record: ArcWarcRecord, exchange: WireExchange) -> None:
+    """WARC-Protocol and WARC-Cipher-Suite of a TLS exchange (as wget-at writes them)."""
+    tls = exchange.tls
+    if tls is None:
+        return
+    headers = record.rec_headers
+    headers.add_header("WARC-Protocol", exchange.protocol.lower())
+    if tls.version:
+        headers.add_header("WARC-Protocol", tls.version)
+    if tls.cipher:
+        headers.add_header("WARC-Cipher-Suite", tls.cipher)
 
 
-def response_headers(response: Response) -> StatusAndHeaders:
-    """The status line (standard reason phrase: Scrapy drops the server's) and all headers."""
-    status = f"{response.status} {REASONS.get(response.status, '')}".rstrip()
-    return StatusAndHeaders(status, _header_pairs(response.headers),
-                            protocol=response.protocol or "HTTP/1.1")
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """What one exchange's WARC records are made of, taken as the answer arrives: Scrapy's
-    middlewares change the response's headers afterwards (HttpCompression drops
-    Content-Encoding once it has decoded the body)."""
-
-    url: str
-    body: bytes
-    response_headers: StatusAndHeaders
-    request_url: str
-    request_body: bytes
-    request_headers: StatusAndHeaders
-    extra: dict[str, str]  # WARC-Truncated, WARC-IP-Address
-
-    @classmethod
-    def of(cls, request: Request, response: Response) -> Exchange:
-        extra = {}
-        if "dataloss" in response.flags:  # the connection closed before Content-Length bytes
-            extra["WARC-Truncated"] = "disconnect"
-        if response.ip_address is not None:
-            extra["WARC-IP-Address"] = str(response.ip_address)
-        return cls(response.url, response.body, response_headers(response), request.url,
-                   request.body or b"", request_headers(request), extra)
-
-
-def build_records(builder: Sha256WARCWriter, exchange: Exchange, sha256_hex: str,
-                  original: Original | None, record_id: str, date: str
-                  ) -> tuple[ArcWarcRecord, ArcWarcRecord]:
-    """(response or revisit record, request record) for one exchange, built by warcio;
-    the first has ``record_id`` and both have ``date``."""
-    body = exchange.body
-    extra = {"WARC-Record-ID": record_id, "WARC-Date": date, **exchange.extra}
+def build_records(builder: Sha256WARCWriter, exchange: WireExchange, original: Original | None,
+                  record_id: str, date: str) -> list[ArcWarcRecord]:
+    """[response or revisit record, request record, and for the first exchange of a TLS
+    connection its certificate metadata record], built by warcio; the first has
+    ``record_id`` and all have ``date``."""
+    extra = {"WARC-Record-ID": record_id, "WARC-Date": date}
+    if exchange.ip_address:
+        extra["WARC-IP-Address"] = exchange.ip_address
+    if exchange.truncated:
+        extra["WARC-Truncated"] = exchange.truncated
+    tls = exchange.tls
+    if tls is not None:
+        extra["WARC-Concurrent-To"] = tls.record_id
+    head = RawHead(exchange.response_head)
     if original is None:
-        extra["WARC-Payload-Digest"] = warc_digest(sha256_hex)
-        main = builder.create_warc_record(exchange.url, "response", payload=BytesIO(body),
-                                          length=len(body), warc_headers_dict=extra,
-                                          http_headers=exchange.response_headers)
+        transferred = exchange.transferred_sha256
+        if transferred is not None:  # otherwise warcio digests the body as stored
+            extra["WARC-Payload-Digest"] = warc_digest(transferred)
+        stream = exchange.body_file if exchange.body_file is not None \
+            else BytesIO(exchange.body)
+        main = builder.create_warc_record(exchange.url, "response", payload=stream,
+                                          length=exchange.body_size or len(exchange.body),
+                                          warc_headers_dict=extra, http_headers=head)
     else:
         extra["WARC-Refers-To"] = original.record_id
-        main = builder.create_revisit_record(exchange.url, warc_digest(sha256_hex),
-                                             original.url, original.date,
-                                             http_headers=exchange.response_headers,
+        main = builder.create_revisit_record(exchange.url, warc_digest(exchange.payload_sha256),
+                                             original.url, original.date, http_headers=head,
                                              warc_headers_dict=extra)
-    request_body = exchange.request_body
+    request = exchange.request
+    end = head_end(request)
     request_extra = {"WARC-Date": date, "WARC-Concurrent-To": record_id}
-    if not request_body:
+    if end == len(request):
         request_extra["WARC-Payload-Digest"] = EMPTY_PAYLOAD_DIGEST
     req = builder.create_warc_record(
-        exchange.request_url, "request", payload=BytesIO(request_body),
-        length=len(request_body), http_headers=exchange.request_headers,
+        exchange.url, "request", payload=BytesIO(request[end:]), length=len(request) - end,
+        http_headers=RawHead(request[:end], is_http_request=True),
         warc_headers_dict=request_extra)
-    return main, req
+    records = [main, req]
+    if tls is not None:
+        _tls_headers(main, exchange)
+        _tls_headers(req, exchange)
+        if exchange.certificates:
+            pem = tls.pem()
+            metadata = {"WARC-Record-ID": tls.record_id, "WARC-Date": date,
+                        "WARC-Concurrent-To": record_id}
+            if exchange.ip_address:
+                metadata["WARC-IP-Address"] = exchange.ip_address
+            cert = builder.create_warc_record(exchange.url, "metadata", payload=BytesIO(pem),
+                                              length=len(pem), warc_headers_dict=metadata,
+                                              warc_content_type=CERTIFICATE_CHAIN)
+            _tls_headers(cert, exchange)
+            records.append(cert)
+    return records
 
 
 @dataclass
@@ -183,19 +174,20 @@ class PendingExchanges:
     in their captures rows' WARC position."""
 
     writer: RotatingWarcWriter
-    waiting: list[tuple[Exchange, str, Original | None, dict[str, Any]]] = field(
+    waiting: list[tuple[WireExchange, Original | None, dict[str, Any]]] = field(
         default_factory=list)
     size: int = 0
     # told of an error writing a full batch from ``add``; True: handled (the job stops)
     on_error: Callable[[BaseException], bool] | None = None
     stopped: bool = False  # set once writing failed for good: exchanges are dropped
 
-    def add(self, exchange: Exchange, sha256_hex: str, original: Original | None,
+    def add(self, exchange: WireExchange, original: Original | None,
             row: dict[str, Any]) -> None:
         if self.stopped:
+            exchange.close()
             return
-        self.waiting.append((exchange, sha256_hex, original, row))
-        self.size += len(exchange.body)
+        self.waiting.append((exchange, original, row))
+        self.size += exchange.body_size or len(exchange.body)
         if len(self.waiting) >= PENDING_EXCHANGES or self.size >= PENDING_BYTES:
             try:
                 self.write()
@@ -204,10 +196,13 @@ class PendingExchanges:
                     raise
 
     def write(self) -> None:
-        for exchange, sha256_hex, original, row in self.waiting:
-            records = build_records(self.writer.builder, exchange, sha256_hex, original,
-                                    row["warc_record_id"], row["fetched_at"])
-            written, _ = self.writer.write(list(records))
+        for exchange, original, row in self.waiting:
+            try:
+                records = build_records(self.writer.builder, exchange, original,
+                                        row["warc_record_id"], row["fetched_at"])
+                written = self.writer.write(records)[0]
+            finally:
+                exchange.close()
             row.update(warc_filename=written.filename, warc_offset=written.offset,
                        warc_length=written.length)
         self.waiting.clear()
@@ -216,52 +211,42 @@ class PendingExchanges:
     def stop(self) -> None:
         """Writing failed for good (the disk is full): drop what waits, take no more."""
         self.stopped = True
+        for exchange, _, _ in self.waiting:
+            exchange.close()
         self.waiting.clear()
         self.size = 0
 
 
-def capture_exchange(job: Job, request: Request, response: Response) -> dict[str, Any]:
+def capture_exchange(job: Job, exchange: WireExchange, held: bool = False) -> dict[str, Any]:
     """Queue one exchange for the WARC and buffer its captures row; return that row (its
-    WARC position is filled in when the exchange is written, before the row is committed)."""
-    body = response.body
-    sha256_hex = hashlib.sha256(body).hexdigest()
-    original = job.digests.get(sha256_hex) if reusable(response.status, len(body)) else None
-    content_type = response.headers.get("Content-Type")
+    WARC position is filled in when the exchange is written, before the row is committed).
+    ``held`` rows wait for the spider's result for their item (``JobStore.add_capture``)."""
+    sha256_hex = exchange.payload_sha256
+    original = None
+    if reusable(exchange.status, exchange.payload_size) and not exchange.truncated \
+            and not exchange.chunked:
+        original = job.digests.get(sha256_hex)
+    if original is not None:
+        exchange.close()  # a revisit holds the head only
     row = {
-        "url": response.url,
-        "status": response.status,
-        "content_type": content_type.decode("latin-1") if content_type else None,
+        "url": exchange.url,
+        "status": exchange.status,
+        "content_type": exchange.content_type,
         "warc_filename": None,
         "warc_offset": None,
         "warc_length": None,
-        "warc_record_id": StatusAndHeadersParser.make_warc_id(),
+        "warc_record_id": new_record_id(),
         "payload_sha256": sha256_hex,
-        "payload_size": len(body),
-        "fetched_at": job.writer.builder.curr_warc_date(),
+        "payload_size": exchange.payload_size,
+        "fetched_at": warc_date(exchange.sent_at),
         "warc_type": "revisit" if original else "response",
         "refers_to": original.record_id if original else None,
     }
-    job.digests.add_row(row)
-    job.store.add_capture(row, held="lifeboat_item" in request.meta)
-    job.pending.add(Exchange.of(request, response), sha256_hex, original, row)
+    if not exchange.truncated and not exchange.chunked:
+        job.digests.add_row(row)
+    job.store.add_capture(row, held=held)
+    if exchange.tls is not None and not exchange.tls.written:
+        exchange.certificates = True  # with this exchange: later ones only link to it
+        exchange.tls.written = True
+    job.pending.add(exchange, original, row)
     return row
-
-
-class CaptureMiddleware:
-    """Downloader middleware writing every final response (and its request) to the WARC."""
-
-    def __init__(self, crawler: Crawler):
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> CaptureMiddleware:
-        return cls(crawler)
-
-    def process_response(self, request: Request, response: Response) -> Response:
-        job = getattr(self.crawler.spider, "job", None)
-        if job is not None:
-            row = capture_exchange(job, request, response)
-            request.meta["lifeboat_capture"] = row
-            self.crawler.stats.inc_value(f"lifeboat/captures/{row['warc_type']}")
-        return response
-

@@ -10,8 +10,21 @@ Kept from Scrapy's handler: ``download_timeout`` (the whole exchange), ``downloa
 cut short: a response flagged ``dataloss``, or ``ResponseDataLossError`` when
 ``download_fail_on_dataloss``), ``download_latency``, ``ip_address``, ``protocol``, the
 Response class from ``scrapy.responsetypes``, raw ``Content-Encoding`` and repeated
-headers. The body arrives de-chunked and ``Transfer-Encoding`` is dropped, as Twisted
-did; ``Connection`` and ``Keep-Alive``, which Twisted also dropped, are archived. Errors without an answer are Scrapy's exceptions, caused by Twisted's
+headers. Scrapy's body arrives de-chunked and ``Transfer-Encoding`` is dropped, as Twisted
+did; chunk trailers are not among Scrapy's headers.
+
+The WARC gets the bytes themselves (issue 13): each exchange's exact request bytes and the
+answer's bytes as received (its head, then the body with chunked framing and trailers) go
+to ``request.meta["lifeboat_wire"]`` as an ``archive.wire.WireExchange`` (with the peer IP,
+the time sent and, over TLS, the connection's ``TlsFacts``), or, when the download fails
+after the head arrived (size limit, timeout, data loss raised), on the exception as
+``lifeboat_wire`` with ``truncated`` set. A body that ends with a reset is data loss even
+without ``Content-Length``; a clean close ends an HTTP/1.0 body. Chunk framing and trailers
+count against ``MAX_FRAMING``. A request with meta ``lifeboat_spool`` (media) whose answer
+passes ``SPOOL_AT`` keeps its body in an unnamed temporary file (``LIFEBOAT_SPOOL_DIR``)
+and Scrapy gets an empty body. Certificates are not checked (Scrapy's default).
+
+Errors without an answer are Scrapy's exceptions, caused by Twisted's
 ``ResponseFailed`` / ``ResponseNeverReceived`` with the same reasons Twisted gave
 (``ParseError``, ``ConnectionDone``), which ``spiders.idwalk.error_state`` words.
 An answer carrying ``Retry-After`` sends lifeboat's ``RETRY_AFTER_HEARD`` signal as soon as
@@ -24,12 +37,14 @@ for header lines without a colon (llhttp refuses the answer: a ``ParseError``).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import logging
 import socket
 import ssl
+import tempfile
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 import httptools
 from scrapy.core.downloader.handlers.base import BaseDownloadHandler
@@ -50,6 +65,9 @@ from twisted.python.failure import Failure
 from twisted.web._newclient import ParseError
 from twisted.web.client import ResponseFailed, ResponseNeverReceived
 
+from archive.wire import (TlsFacts, WireExchange, chunked_end, final_message_start, head_end,
+                          new_record_id)
+
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
@@ -63,8 +81,18 @@ RETRY_AFTER_HEARD = object()
 
 MAX_HEADER_LINE = 16384  # one header over this ends the exchange (Twisted's line limit)
 MAX_HEAD = 1 << 20  # all header lines together (thousands of small ones still pass)
+# bytes after the head that are not body (chunk-size lines, extensions, trailers) may be
+# at most this plus CHUNK_FRAMING per chunk: endless trailers end the exchange
+MAX_FRAMING = 2 * MAX_HEAD
+CHUNK_FRAMING = 64
+SPOOL_AT = 8 << 20  # a body that may stay on disk (meta "lifeboat_spool") goes there past this
+NO_BODY_STATUSES = (204, 304)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+# WARC-Truncated of an answer cut off by an error (anything else: "length", a limit)
+_TRUNCATED = {DownloadTimeoutError: "time", ResponseDataLossError: "disconnect"}
 
 
 class _Stale(Exception):
@@ -92,16 +120,23 @@ def _parse_error(data: bytes, exc: Exception) -> ParseError:
 
 
 class _HttpConnection(asyncio.Protocol):
-    """One HTTP/1.1 connection; one exchange at a time, its state held on the protocol."""
+    """One HTTP/1.1 connection; one exchange at a time, its state held on the protocol.
+
+    Every byte of the answer is kept as received (``raw``, or past ``SPOOL_AT`` a
+    temporary file when the request allows it): the WARC record block is those bytes.
+    llhttp only parses them to hand Scrapy its Response."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, key: tuple[str, str, int],
-                 heard_retry_after: Callable[[Request, int, bytes], None] | None = None) -> None:
+                 heard_retry_after: Callable[[Request, int, bytes], None] | None = None,
+                 spool_dir: str | None = None) -> None:
         self.loop = loop
         self.key = key
         self.heard_retry_after = heard_retry_after
         self.request: Request | None = None
+        self.spool_dir = spool_dir
         self.transport: asyncio.Transport | None = None
         self.ip_address: Any = None
+        self.tls: TlsFacts | None = None
         self.closed = False
         self.reused = False
         self.parser = httptools.HttpResponseParser(self)
@@ -117,22 +152,35 @@ class _HttpConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.ip_address = ipaddress.ip_address(peer[0].split("%", 1)[0])
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.tls = _tls_facts(ssl_object)
 
-    def start(self, data: bytes, is_head: bool, maxsize: int, started: float) -> asyncio.Future:
+    def start(self, data: bytes, is_head: bool, maxsize: int, started: float,
+              spool: bool = False) -> asyncio.Future:
         """Send one request; the future resolves when the answer is complete or failed."""
         self.waiter = waiter = self.loop.create_future()
         self.is_head = is_head
         self.maxsize = maxsize
         self.started = started
+        self.sent_at = time.time()
+        self.request_bytes = data
+        self.may_spool = spool
         self.latency = 0.0
         self.got_bytes = False
         self.head_size = 0
         self.head_done = False
         self.informational = False
+        self.had_informational = False
         self.done = False
+        self.excess = False
         self.keep_alive = False
         self.headers: list[tuple[bytes, bytes]] = []
+        self.raw: list[bytes] = []
+        self.raw_size = 0
+        self.spool: BinaryIO | None = None
         self.chunks: list[bytes] = []
+        self.chunk_count = 0
         self.size = 0
         self.declared: int | None = None
         self.chunked = False
@@ -147,6 +195,12 @@ class _HttpConnection(asyncio.Protocol):
             self.close()
             return
         self.got_bytes = True
+        self.raw_size += len(data)
+        if self.spool is None:
+            self.raw.append(data)
+        else:
+            self.spool.write(data)
+            self.raw_hash.update(data)
         if not self.head_done:
             self.head_size += len(data)
             if self.head_size > MAX_HEAD:
@@ -157,14 +211,23 @@ class _HttpConnection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(_no_answer(ParseError("protocol upgrade is not supported", b""), True))
+            return
         except httptools.HttpParserError as exc:
             if self.done:  # bytes after a complete answer: drop the connection
+                self.excess = True
                 self.keep_alive = False
                 self.close()
             elif self.error is not None:
                 self._fail(self.error)
             else:
                 self._fail(_no_answer(_parse_error(data, exc), True))
+            return
+        if self.head_done and not self.done:
+            if self.raw_size - self.size > MAX_FRAMING + CHUNK_FRAMING * self.chunk_count:
+                self._fail(_no_answer(ConnectionDone(
+                    f"chunk framing and trailers are over {MAX_FRAMING} bytes"), True))
+            elif self.may_spool and self.spool is None and self.raw_size > SPOOL_AT:
+                self._start_spool()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -174,10 +237,10 @@ class _HttpConnection(asyncio.Protocol):
             self._fail(_Stale(exc))
         elif not self.head_done:
             self._fail(_no_answer(exc or ConnectionDone(), True))
-        elif self.declared is None and not self.chunked:  # a body read to EOF is complete
-            self.flags = ["partial"]
+        elif self.declared is None and not self.chunked and exc is None:
+            self.flags = ["partial"]  # a body read to a clean close is complete
             self._finish()
-        else:
+        else:  # short of its length or chunks, or reset: data loss
             self.flags = ["dataloss"]
             self.error = exc or ConnectionLost("the body ended before its length")
             self._finish()
@@ -196,12 +259,13 @@ class _HttpConnection(asyncio.Protocol):
             self.error = _no_answer(ConnectionDone(
                 f"a header line is over {MAX_HEADER_LINE} bytes; connection closed"), True)
             raise ValueError("header line too long")
-        self.headers.append((name, value))
+        if not self.head_done:  # trailers stay in the archived bytes only
+            self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         if 100 <= status < 200:  # 100 Continue, 103 Early Hints: the answer follows
-            self.informational = True
+            self.informational = self.had_informational = True
             return
         self.head_done = True
         self.latency = time.monotonic() - self.started
@@ -224,6 +288,9 @@ class _HttpConnection(asyncio.Protocol):
             self.error = self._oversize(self.declared, expected=True)
             raise ValueError("declared body over the limit")
 
+    def on_chunk_header(self) -> None:
+        self.chunk_count += 1
+
     def on_body(self, body: bytes) -> None:
         if self.done:  # HEAD is answered at its headers; llhttp may still expect a body
             return
@@ -232,7 +299,11 @@ class _HttpConnection(asyncio.Protocol):
             self.chunks = []
             self.error = self._oversize(self.size, expected=False)
             raise ValueError("body over the limit")
-        self.chunks.append(body)
+        if self.chunked:  # otherwise the body is cut out of the raw bytes at the end
+            if self.spool is None:
+                self.chunks.append(body)
+            else:
+                self.payload_hash.update(body)
 
     def on_message_complete(self) -> None:
         if self.informational:
@@ -241,6 +312,70 @@ class _HttpConnection(asyncio.Protocol):
         if not self.done:
             self.keep_alive = self.parser.should_keep_alive()
             self._finish()
+
+    # ---------------------------------------------------------------- the bytes
+
+    def _start_spool(self) -> None:
+        """Move the body received so far to a temporary file; the rest goes there too."""
+        raw = b"".join(self.raw)
+        start = final_message_start(raw) if self.had_informational else 0
+        end = head_end(raw, start)
+        self.spool_head = raw[start:end]
+        self.spool = tempfile.TemporaryFile(dir=self.spool_dir)
+        self.spool.write(memoryview(raw)[end:])
+        self.raw_hash = hashlib.sha256(memoryview(raw)[end:])
+        self.payload_hash = hashlib.sha256(b"".join(self.chunks)) if self.chunked else None
+        self.raw = []
+        self.chunks = []
+
+    def wire(self, url: str, truncated: str | None = None) -> tuple[WireExchange, bytes]:
+        """The exchange as bytes (the answer's own head and what followed it, no bytes
+        of a next message) and the body Scrapy gets (empty when it stayed on disk)."""
+        flags = self.flags or ()
+        if truncated is None and "dataloss" in flags:
+            truncated = "disconnect"
+        if self.spool is not None:
+            head, rest = self.spool_head, b""
+            size = self.raw_size - len(head)
+            if self.excess and self.declared is not None and not self.chunked \
+                    and size > self.declared:
+                size = self.declared
+                self.spool.truncate(size)
+            self.spool.seek(0)
+            body = b""
+            body_sha = self.raw_hash.hexdigest() if size == self.raw_size - len(head) else None
+            payload_sha = self.payload_hash.hexdigest() if self.chunked else body_sha
+            payload_size = self.size
+        else:
+            raw = self.raw[0] if len(self.raw) == 1 else b"".join(self.raw)
+            start = final_message_start(raw) if self.had_informational else 0
+            end_of_head = head_end(raw, start)
+            end = len(raw)
+            if self.excess or self.is_head:
+                end = _message_end(raw, end_of_head, self)
+            head = raw[start:end_of_head] if start or end_of_head < len(raw) else raw
+            rest = raw[end_of_head:end]
+            body = b"".join(self.chunks) if self.chunked and truncated != "length" else rest
+            if self.is_head:
+                body = b""
+            payload_sha = hashlib.sha256(body).hexdigest()
+            payload_size = len(body)
+            body_sha = None
+            size = len(rest)
+        content_type = None
+        for name, value in self.headers:
+            if name.lower() == b"content-type":
+                content_type = value.decode("latin-1")
+        wire = WireExchange(
+            url=url, request=self.request_bytes, response_head=head, body=rest,
+            status=self.parser.get_status_code(), payload_sha256=payload_sha,
+            payload_size=payload_size, sent_at=self.sent_at,
+            ip_address=str(self.ip_address) if self.ip_address is not None else None,
+            chunked=self.chunked, truncated=truncated, body_file=self.spool, body_size=size,
+            body_sha256=body_sha, content_type=content_type,
+            protocol=f"HTTP/{self.parser.get_http_version()}", tls=self.tls)
+        self.spool = None  # the WireExchange owns and closes it
+        return wire, body
 
     # ---------------------------------------------------------------- outcome
 
@@ -268,10 +403,46 @@ class _HttpConnection(asyncio.Protocol):
     def timeout(self, url: str, seconds: float) -> None:
         self._fail(DownloadTimeoutError(f"Getting {url} took longer than {seconds} seconds."))
 
+    def discard(self) -> None:
+        """Drop a spooled body nobody will archive."""
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
+
     def close(self) -> None:
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+
+def _message_end(raw: bytes, end_of_head: int, conn: _HttpConnection) -> int:
+    """Where the answer whose head ends at ``end_of_head`` ends in ``raw`` (bytes of a
+    next message, or a body sent with HEAD / 204 / 304, are not part of it)."""
+    if conn.is_head or conn.parser.get_status_code() in NO_BODY_STATUSES:
+        return end_of_head
+    if conn.chunked:
+        return chunked_end(raw, end_of_head)
+    if conn.declared is not None:
+        return min(len(raw), end_of_head + conn.declared)
+    return len(raw)
+
+
+def _tls_facts(ssl_object: Any) -> TlsFacts:
+    """Version, cipher suite and the peer's certificates (its own first) of a connection."""
+    version = (ssl_object.version() or "").lower().replace("tlsv", "tls/")
+    cipher = (ssl_object.cipher() or ("",))[0]
+    chain: list[bytes] = []
+    inner = getattr(ssl_object, "_sslobj", ssl_object)
+    try:  # Python 3.13 has it public; 3.10-3.12 on the C object
+        chain = [cert.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+                 if hasattr(cert, "public_bytes") else cert
+                 for cert in inner.get_unverified_chain() or ()]
+    except (AttributeError, ssl.SSLError, ValueError):
+        pass
+    if not chain:
+        leaf = ssl_object.getpeercert(binary_form=True)
+        chain = [leaf] if leaf else []
+    return TlsFacts(version, cipher, chain, new_record_id())
 
 
 class LeanHttpDownloadHandler(BaseDownloadHandler):
@@ -286,6 +457,7 @@ class LeanHttpDownloadHandler(BaseDownloadHandler):
         self.default_timeout = settings.getfloat("DOWNLOAD_TIMEOUT")
         self.fail_on_dataloss = settings.getbool("DOWNLOAD_FAIL_ON_DATALOSS")
         self.per_host = max(1, settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
+        self.spool_dir = settings.get("LIFEBOAT_SPOOL_DIR") or None
         self.ssl_context: ssl.SSLContext | None = None
         self.idle: dict[tuple[str, str, int], list[_HttpConnection]] = {}
         self.closing = False
@@ -318,15 +490,21 @@ class LeanHttpDownloadHandler(BaseDownloadHandler):
             timer = loop.call_later(max(0.0, deadline - time.monotonic()),
                                     conn.timeout, url, timeout)
             try:
-                await conn.start(data, request.method == "HEAD", maxsize, started)
+                await conn.start(data, request.method == "HEAD", maxsize, started,
+                                 meta.get("lifeboat_spool", False))
                 break
             except _Stale as exc:
                 if conn.reused and not fresh and request.method in IDEMPOTENT:
                     fresh = True  # the server had closed it while idle: once, anew
                     continue
                 raise _no_answer(exc.args[0] or ConnectionDone(), False)  # noqa: B904
-            except BaseException:  # failed, timed out or cancelled: never reused
+            except BaseException as exc:  # failed, timed out or cancelled: never reused
                 conn.close()
+                if conn.head_done and isinstance(exc, Exception):  # what came is evidence
+                    exc.lifeboat_wire = conn.wire(  # type: ignore[attr-defined]
+                        url, _TRUNCATED.get(type(exc), "length"))[0]
+                else:
+                    conn.discard()
                 raise
             finally:
                 timer.cancel()
@@ -335,17 +513,20 @@ class LeanHttpDownloadHandler(BaseDownloadHandler):
         return self._response(request, url, conn)
 
     def _response(self, request: Request, url: str, conn: _HttpConnection) -> Response:
+        """Scrapy's Response; the exchange's bytes go to ``request.meta["lifeboat_wire"]``."""
+        wire, body = conn.wire(url)
         if conn.flags == ["dataloss"]:
             fail = request.meta.get("download_fail_on_dataloss", self.fail_on_dataloss)
             if fail:
-                raise ResponseDataLossError(str(conn.error)) from conn.error
+                error = ResponseDataLossError(str(conn.error))
+                error.lifeboat_wire = wire  # type: ignore[attr-defined]
+                raise error from conn.error
+        request.meta["lifeboat_wire"] = wire
         headers = Headers([(n, v) for n, v in conn.headers if n.lower() != b"transfer-encoding"]
                           if conn.transfer_encoded else conn.headers)
-        body = b"".join(conn.chunks)
         cls = responsetypes.from_args(headers=headers, url=url, body=body)
-        return cls(url=url, status=conn.parser.get_status_code(), headers=headers, body=body,
-                   flags=conn.flags, ip_address=conn.ip_address,
-                   protocol=f"HTTP/{conn.parser.get_http_version()}")
+        return cls(url=url, status=wire.status, headers=headers, body=body,
+                   flags=conn.flags, ip_address=conn.ip_address, protocol=wire.protocol)
 
     @staticmethod
     def _request_bytes(request: Request, target: str, netloc: str) -> bytes:
@@ -400,7 +581,8 @@ class LeanHttpDownloadHandler(BaseDownloadHandler):
             raise NotSupported(f"{type(self).__name__} handles http and https, not {url}")
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: _HttpConnection(loop, key, self._retry_after),
+                loop.create_connection(
+                    lambda: _HttpConnection(loop, key, self._retry_after, self.spool_dir),
                                        host, port, **tls),
                 max(0.0, deadline - time.monotonic()))
         except (TimeoutError, asyncio.TimeoutError) as exc:

@@ -254,7 +254,9 @@ class IdWalkSpider(scrapy.Spider):
             "download_slot": netloc or urlsplit(request.url).netloc, "download_maxsize": limit,
             "handle_httpstatus_all": True, "dont_redirect": True,
             # a body cut short still reaches us (flag "dataloss"), to be retried or archived
-            "download_fail_on_dataloss": False, **(extra_meta or {})})
+            "download_fail_on_dataloss": False,
+            # media bodies past 8 MB wait for the WARC on disk; the spider reads none of them
+            "lifeboat_spool": item.parse == "none", **(extra_meta or {})})
         return request
 
     def _in_scope(self, url: str) -> str | None:

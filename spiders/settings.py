@@ -53,10 +53,11 @@ DOWNLOADER_MIDDLEWARES_BASE = {
 }
 
 DOWNLOADER_MIDDLEWARES = {
-    # response path runs from high to low: retry (650) only lets final answers through,
-    # capture (620) archives them before HttpCompression (590) decodes the body
+    # response path runs from high to low: capture (660) archives every answer as it
+    # came (retried ones too), retry (650) only lets final answers through, then
+    # HttpCompression (590) decodes the body
+    "spiders.capture.CaptureMiddleware": 660,
     "spiders.middlewares.PoliteRetryMiddleware": 650,
-    "archive.capture.CaptureMiddleware": 620,
 }
 
 SPIDER_MIDDLEWARES_BASE = {
@@ -123,6 +124,8 @@ def crawl_settings(profile: Profile, job_dir: Path, concurrency: int | None) -> 
         "EXTENSIONS_BASE": EXTENSIONS_BASE,
         "EXTENSIONS": EXTENSIONS,
         "TELNETCONSOLE_ENABLED": False,
+        # large media bodies wait for the WARC in unnamed files beside it, not in memory
+        "LIFEBOAT_SPOOL_DIR": str(job_dir / "warc"),
         "LOG_FILE": str(job_dir / "logs" / "crawl.log"),
         "LOG_FILE_APPEND": True,
         "LOG_LEVEL": "INFO",

@@ -138,6 +138,17 @@ def warc_records(job_dir: Path) -> list[tuple[str, int, object]]:
     return out
 
 
+def warc_blocks(paths: list[Path]) -> list[tuple[object, bytes]]:
+    """(WARC headers, record block as stored) of every record of ``paths``: warcio reads
+    the block without parsing its HTTP head (``no_record_parse``)."""
+    out = []
+    for path in paths:
+        with open(path, "rb") as fh:
+            for record in ArchiveIterator(fh, no_record_parse=True):
+                out.append((record.rec_headers, record.raw_stream.read()))
+    return out
+
+
 def warcio_check(job_dir: Path) -> None:
     files = sorted((job_dir / "warc").glob("*.warc.gz"))
     assert files

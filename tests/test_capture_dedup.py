@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from scrapy.http import Request, Response
+import hashlib
+import time
 
 from archive.capture import capture_exchange
 from archive.job import Job
+from archive.wire import WireExchange
 from crawl_helpers import rows, warc_records
 
 
@@ -19,10 +21,13 @@ def test_identical_payload_downloaded_before_the_first_is_claimed_is_a_revisit(t
         written = []
         for n in (1, 2):
             url = f"http://127.0.0.1:1/media/{n}.jpg"
-            request = Request(url, meta={"lifeboat_item": ("media", url)})
-            response = Response(url, status=200, body=body, request=request,
-                                headers={"Content-Type": "image/jpeg"})
-            written.append(capture_exchange(job, request, response))
+            exchange = WireExchange(
+                url=url, request=f"GET /media/{n}.jpg HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n".encode(),
+                response_head=b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n"
+                              b"Content-Length: %d\r\n\r\n" % len(body),
+                body=body, status=200, payload_sha256=hashlib.sha256(body).hexdigest(),
+                payload_size=len(body), sent_at=time.time(), content_type="image/jpeg")
+            written.append(capture_exchange(job, exchange, held=True))
         for row in written:  # the spider's results arrive only now
             job.store.add_result({"captures": [row["id"]]})
     finally:

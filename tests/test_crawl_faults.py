@@ -40,12 +40,17 @@ def test_every_public_item_archived_despite_faults(faulty_job, faulty):
     warcio_check(faulty_job)
 
 
-def test_transient_answers_are_retried_not_archived(faulty_job):
+def test_transient_answers_are_retried_and_archived(faulty_job):
     log = read_log(faulty_job)
     statuses = {status for _, event, _, status, _, _ in log if event == "recv"}
     assert {"429", "503"} <= statuses
     archived = {status for (status,) in rows(faulty_job, "SELECT DISTINCT status FROM captures")}
-    assert not archived & {429, 503}
+    assert {429, 503} <= archived  # every exchange is evidence, the retried ones too
+    # ... while posts and media point at the final answer
+    assert not rows(faulty_job, "SELECT p.id FROM posts p JOIN captures c ON c.id = p.capture_id "
+                                "WHERE c.status != 200")
+    assert not rows(faulty_job, "SELECT m.url FROM media m JOIN captures c ON c.id = m.capture_id "
+                                "WHERE c.status != 200")
 
 
 def test_retry_after_respected(faulty_job):

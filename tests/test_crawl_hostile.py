@@ -130,7 +130,13 @@ def test_rate_limits(job):
     assert state(job, "storm")[:3] == ("failed", 2, 503)
     assert "HTTP 503 after 2 attempts" in state(job, "storm")[3]
     assert state(job, "storm-then-ok")[:3] == ("archived", 2, 200)
-    assert captures_of(job, "storm")  # the last 503 is archived; retried ones are logged
+    # every answer is archived, the retried ones too; the ledger tells the last one
+    assert [c[0] for c in captures_of(job, "storm")] == [503, 503]
+    assert [c[0] for c in captures_of(job, "storm-then-ok")] == [503, 200]
+    post_capture = rows(job, "SELECT capture_id FROM posts WHERE id = ?",
+                        (hs.case_id("storm-then-ok"),))[0][0]
+    assert post_capture == rows(job, "SELECT id FROM captures WHERE url LIKE ? AND status = 200",
+                                (f"%/item/{hs.case_id('storm-then-ok')}",))[0][0]
 
 
 def test_redirects(job):
@@ -190,10 +196,12 @@ def test_bombs_and_lying_lengths(job):
     for case in ("length-long", "reset-mid-body"):
         state_, attempts, _, reason = state(job, case)
         assert (state_, attempts) == ("failed", 2) and reason.startswith("truncated"), case
-        ((_, size, name, offset),) = captures_of(job, case)  # the partial body, marked so
-        with open_record(job / "warc" / name, offset) as record:
-            assert record.rec_headers.get_header("WARC-Truncated") == "disconnect"
-            assert len(record.raw_stream.read()) == size > 0
+        attempts = captures_of(job, case)  # both partial bodies, marked so
+        assert len(attempts) == 2, case
+        for _, size, name, offset in attempts:
+            with open_record(job / "warc" / name, offset) as record:
+                assert record.rec_headers.get_header("WARC-Truncated") == "disconnect"
+                assert len(record.raw_stream.read()) == size > 0
     assert state(job, "huge-header")[:2] == ("failed", 2)
     assert "ConnectionDone" in state(job, "huge-header")[3]
     assert state(job, "many-headers")[0] == "archived"
@@ -203,6 +211,10 @@ def test_bombs_and_lying_lengths(job):
     assert state(job, "json-deep")[3] == "malformed JSON: nested too deeply to parse"
     assert captures_of(job, "json-deep")[0][1] == 400_000
     assert state(job, "json-huge")[3].startswith("oversize")
+    ((_, size, name, offset),) = captures_of(job, "json-huge")  # what came before the cut
+    with open_record(job / "warc" / name, offset) as record:
+        assert record.rec_headers.get_header("WARC-Truncated") == "length"
+        assert int(record.http_headers.get_header("Content-Length")) > 4_000_000 > size
 
 
 def test_broken_text_and_lying_content_types(job):

@@ -23,7 +23,8 @@ from scrapy.exceptions import (DownloadCancelledError, DownloadConnectionRefused
 from scrapy.http import TextResponse
 from scrapy.utils.test import get_crawler
 
-from crawl_helpers import loopback_profile, rows, run_profile, warc_records, warcio_check
+from crawl_helpers import (loopback_profile, rows, run_profile, warc_blocks, warc_records,
+                           warcio_check)
 from spiders.http_handler import LeanHttpDownloadHandler
 from spiders.idwalk import error_state
 
@@ -334,7 +335,7 @@ class Posts(BaseHTTPRequestHandler):
             body, status = json.dumps({"author": "ann", "text": self.path}).encode(), 200
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        if self.path == "/item/7":  # chunked: the archived body must come out de-chunked
+        if self.path == "/item/7":  # chunked: archived with its framing, read de-chunked
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
@@ -371,8 +372,15 @@ text = "text"
     assert rows(job, "SELECT count(*) FROM ledger WHERE state = 'archived'") == [(40,)]
     assert rows(job, "SELECT text FROM posts WHERE id = '7'") == [("/item/7",)]
     assert len(Posts.ports) <= 3  # 41 requests (robots.txt too) over kept-alive connections
+    blocks = {headers.get_header("WARC-Target-URI").rsplit("/", 1)[1]: block
+              for headers, block in warc_blocks(sorted((job / "warc").glob("*.warc.gz")))
+              if headers.get_header("WARC-Type") == "response"}
+    # the chunked answer is archived with its framing, as it crossed the wire
+    body = json.dumps({"author": "ann", "text": "/item/7"}).encode()
+    assert blocks["7"].endswith(b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"
+                                % (len(body), body))
     responses = {r.rec_headers.get_header("WARC-Target-URI").rsplit("/", 1)[1]: r
                  for _, _, r in warc_records(job) if r.rec_type == "response"}
-    assert responses["7"].http_headers.get_header("Transfer-Encoding") is None
+    assert responses["7"].http_headers.get_header("Transfer-Encoding") == "chunked"
     assert responses["7"].rec_headers.get_header("WARC-IP-Address") == "127.0.0.1"
     warcio_check(job)
