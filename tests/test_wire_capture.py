@@ -194,17 +194,27 @@ def test_pywb_replays_the_payloads(wire, tmp_path):
 
 # ------------------------------------------------------------------ bounded memory
 
-def crawl_rss(profile: str, tmp: Path, base: str) -> tuple[subprocess.CompletedProcess, int]:
-    """Run a crawl; return it and its peak RSS in MB (its own, from wait4)."""
+def crawl_rss(profile: str, tmp: Path, base: str) -> int:
+    """Run a crawl; return its peak RSS in MB. Read from the crawl process's own VmHWM
+    (polled in /proc): wait4's ru_maxrss would start at pytest's RSS, which Linux carries
+    into a spawned child across exec."""
     (tmp / "p.toml").write_text(profile, encoding="utf-8")
     proc = subprocess.Popen(profile_args(tmp / "p.toml", tmp / "job", base), cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    output = proc.stdout.read().decode(errors="replace")
-    proc.stdout.close()
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    peak_kb = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:
+            break
+        for line in lines:
+            if line.startswith("VmHWM:"):
+                peak_kb = max(peak_kb, int(line.split()[1]))
+        time.sleep(0.02)
+    output = proc.communicate()[0].decode(errors="replace")
     assert proc.returncode == 0, output
-    return proc, usage.ru_maxrss // 1024
+    return peak_kb // 1024
 
 
 def test_large_media_body_streams_to_disk(tmp_path):
@@ -225,7 +235,7 @@ start = {size}
 stop = {size}
 """)
     with WireServer() as server:
-        _, peak_mb = crawl_rss(profile, tmp_path, server.url)
+        peak_mb = crawl_rss(profile, tmp_path, server.url)
     assert peak_mb < 160, peak_mb
     ((sha, stored),) = rows(tmp_path / "job", "SELECT sha256, size FROM media")
     block = (bytes(range(256)) * 4096)
@@ -256,7 +266,7 @@ start = 1
 stop = 1
 """)
     with WireServer() as server:
-        _, peak_mb = crawl_rss(profile, tmp_path, server.url)
+        peak_mb = crawl_rss(profile, tmp_path, server.url)
     assert peak_mb < 200, peak_mb
     job = tmp_path / "job"
     state, reason = rows(job, "SELECT state, reason FROM ledger")[0]
