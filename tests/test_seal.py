@@ -176,3 +176,23 @@ def test_unreachable_tsa_is_queued_then_retried(job, tmp_path):
 def test_seal_without_tsa_or_queue_says_what_to_do(job):
     code, out = lifeboat("seal", str(job))
     assert code == 1 and "give --tsa URL" in out, out
+
+
+def test_readme_expert_commands_work_as_written(job, tsa):
+    """README's "Chain of custody" commands for an expert without lifeboat, run as printed
+    (with this job's manifest name and the test CA in place of the examples)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Chain of custody", 1)[1].split("\n## ", 1)[0]
+    block = section.split("An expert checks the same without lifeboat", 1)[1]
+    script = block.split("```sh\n", 1)[1].split("```", 1)[0]
+    example = re.search(r"(demo-\d{14})\.manifest", script)[1]
+    manifest = sealed(job, tsa)
+    script = script.replace(example, manifest.name.removesuffix(".manifest"))
+    script = script.replace("jobs/demo", str(job)).replace("tsa-ca.pem", str(tsa.pki.ca))
+    ran = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True,
+                         timeout=60)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    warcs = list((job / "warc").glob("*.warc.gz"))
+    assert ran.stdout.count(".warc.gz: OK") == len(warcs)
+    assert "Verification: OK" in ran.stdout
+    assert "TSA: DirName:/CN=lifeboat test TSA" in ran.stdout
