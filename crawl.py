@@ -82,6 +82,9 @@ def demo(posts: int, seed: int, out: Path | None, port: int, no_serve: bool) -> 
 @click.option("--warc-max-size", default="1GB", show_default=True,
               help="Rotate WARC files at this size (e.g. 500MB, 1GB).")
 @click.option("--no-extract", is_flag=True, help="Skip ExifTool extraction after the crawl.")
+@click.option("--retry-failed", is_flag=True,
+              help="Also fetch again failed IDs whose answers were unusable (malformed, "
+                   "truncated) 3 times already; other failed IDs are always fetched again.")
 @click.option("--dry-run", is_flag=True, help="Print the effective settings and stop.")
 @click.option("--redis", "redis_url", default=None, metavar="URL",
               help="Be a worker of the walk `lifeboat seed` put in this Redis "
@@ -94,7 +97,7 @@ def demo(posts: int, seed: int, out: Path | None, port: int, no_serve: bool) -> 
 def crawl(profile: str, job_dir: Path, ids: str | None, variables: tuple[str, ...],
           concurrency: int | None, warc_max_size: str, no_extract: bool,
           dry_run: bool, redis_url: str | None, worker: str | None,
-          tsas: tuple[str, ...]) -> None:
+          tsas: tuple[str, ...], retry_failed: bool) -> None:
     """Walk PROFILE's endpoints into the job directory DIR (re-running resumes).
 
     PROFILE is a bundled profile name (see `lifeboat profiles`) or a TOML file.
@@ -129,7 +132,8 @@ def crawl(profile: str, job_dir: Path, ids: str | None, variables: tuple[str, ..
 
     run_crawl_command(profile=profile, job_dir=job_dir, ids=ids, variables=variables,
                       concurrency=concurrency, warc_max_size=warc_max_size,
-                      extract=not no_extract, dry_run=dry_run, tsas=tsas)
+                      extract=not no_extract, dry_run=dry_run, tsas=tsas,
+                      retry_failed=retry_failed)
 
 
 @cli.command(name="try")

@@ -59,11 +59,29 @@ def known_ids(db: sqlite_utils.Database, profile: str, item_type: str,
     return found
 
 
-def resumable(db: sqlite_utils.Database, profile: str) -> Iterator[tuple[str, str, str]]:
-    """(item_type, id, state) of every ID a resumed crawl must fetch again."""
+# A `failed` ID whose answer came (2xx) but could not be used (malformed or truncated JSON,
+# an expression that broke on it) is fetched again by the next runs until it has had this
+# many attempts; after that only `lifeboat crawl --retry-failed` fetches it again.
+# Failures without a usable answer (5xx after retries, connection errors) are always retried.
+GIVE_UP_AFTER = 3
+_GIVEN_UP = ("state = 'failed' AND last_status BETWEEN 200 AND 299 "
+             f"AND attempts >= {GIVE_UP_AFTER}")
+
+
+def resumable(db: sqlite_utils.Database, profile: str, retry_failed: bool = False
+              ) -> Iterator[tuple[str, str, str]]:
+    """(item_type, id, state) of every ID a resumed crawl must fetch again: queued and
+    failed ones, except answers that stayed unusable ``GIVE_UP_AFTER`` times (unless
+    ``retry_failed``)."""
+    given_up = "" if retry_failed else f" AND NOT ({_GIVEN_UP})"
     yield from db.execute(
-        "SELECT item_type, id, state FROM ledger WHERE profile = ? AND state IN (?, ?) "
-        "ORDER BY rowid", [profile, *RETRY_STATES])
+        "SELECT item_type, id, state FROM ledger WHERE profile = ? AND state IN (?, ?)"
+        f"{given_up} ORDER BY rowid", [profile, *RETRY_STATES])
+
+
+def given_up_count(db: sqlite_utils.Database) -> int:
+    """Failed IDs no longer fetched again without --retry-failed."""
+    return db.execute(f"SELECT count(*) FROM ledger WHERE {_GIVEN_UP}").fetchone()[0]
 
 
 def discovered_keys(db: sqlite_utils.Database, profile: str,
@@ -165,6 +183,10 @@ def summarize(db: sqlite_utils.Database, running: bool = False) -> list[str]:
                         "WHERE state = 'failed' ORDER BY updated_at DESC LIMIT 5").fetchall()
     for item_type, item_id, status, reason in failed:
         lines.append(f"  failed {item_type} {item_id}: HTTP {status} {reason or ''}".rstrip())
+    given_up = given_up_count(db)
+    if given_up:
+        lines.append(f"  {given_up} failed IDs answered unusably {GIVE_UP_AFTER} times or more "
+                     "are no longer fetched again; lifeboat crawl --retry-failed fetches them")
     return lines
 
 

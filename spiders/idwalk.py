@@ -140,7 +140,8 @@ class IdWalkSpider(scrapy.Spider):
         targets = {t for item in self.profile.items.values() for t in item.discover
                    if self.profile.items[t].ids is None}
         self.seen = discovered_keys(db, profile, targets)
-        for item_type, item_id, _state in list(resumable(db, profile)):
+        retry_failed = getattr(self, "retry_failed", False)  # lifeboat crawl --retry-failed
+        for item_type, item_id, _state in list(resumable(db, profile, retry_failed)):
             item = self.profile.items.get(item_type)
             if item is None:
                 continue

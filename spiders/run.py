@@ -194,7 +194,8 @@ def stop_lines(walks: list[tuple[ItemType, IdRange]], points: dict[str, str | No
 
 
 def run_crawl(profile: Profile, job_dir: Path, walks: list[tuple[ItemType, IdRange]],
-              settings: dict, warc_max_size: int, tsas: tuple[str, ...] = ()) -> CrawlOutcome:
+              settings: dict, warc_max_size: int, tsas: tuple[str, ...] = (),
+              retry_failed: bool = False) -> CrawlOutcome:
     """Run one Scrapy crawl into ``job_dir``; says how it ended (``CrawlOutcome``).
 
     With ``tsas``, each WARC file is sealed (``archive.seal.WarcSealer``) as it is closed."""
@@ -219,7 +220,7 @@ def run_crawl(profile: Profile, job_dir: Path, walks: list[tuple[ItemType, IdRan
         job.begin_run(walk_ranges(walks))
         crawler = process.create_crawler(IdWalkSpider)
         stop_crawler_on_failure(job, crawler)
-        process.crawl(crawler, profile=profile, job=job, walks=walks)
+        process.crawl(crawler, profile=profile, job=job, walks=walks, retry_failed=retry_failed)
         with StopOnSignal(process) as stop:
             process.start(install_signal_handlers=False)
         if job.failure is not None:
@@ -256,7 +257,8 @@ def report_seals(results: list, job_dir: Path) -> None:
 
 def run_crawl_command(profile: str, job_dir: Path, ids: str | None, variables: tuple[str, ...],
                       concurrency: int | None, warc_max_size: str, extract: bool,
-                      dry_run: bool, tsas: tuple[str, ...] = ()) -> None:
+                      dry_run: bool, tsas: tuple[str, ...] = (),
+                      retry_failed: bool = False) -> None:
     """The body of ``lifeboat crawl`` (see crawl.py)."""
     try:
         loaded = load_profile(profile, parse_var_options(variables))
@@ -294,7 +296,7 @@ def run_crawl_command(profile: str, job_dir: Path, ids: str | None, variables: t
     except JobMismatch as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        outcome = run_crawl(loaded, job_dir, walks, settings, max_size, tsas)
+        outcome = run_crawl(loaded, job_dir, walks, settings, max_size, tsas, retry_failed)
     except JobLocked as exc:
         raise click.ClickException(str(exc)) from None
     for repair in outcome.repairs:
