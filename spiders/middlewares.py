@@ -100,7 +100,13 @@ class PoliteRetryMiddleware:
         return self.crawler.spider.job
 
     def _slot(self, request: Request) -> str:
-        return request.meta.get("download_slot") or urlsplit(request.url).netloc
+        """The request's host as the spider names download slots: its netloc ("host:port",
+        IPv6 in brackets). Set on requests the spider did not make (robots.txt), which
+        Scrapy would otherwise put in a slot of their own named by the bare host name."""
+        slot = request.meta.get("download_slot")
+        if slot is None:
+            slot = request.meta["download_slot"] = urlsplit(request.url).netloc
+        return slot
 
     async def process_request(self, request: Request) -> None:
         if "download_maxsize" not in request.meta and self.other_maxsize:

@@ -170,9 +170,14 @@ class Profile:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return f"not an http(s) URL: {url}"
-        netloc = _netloc(parts.scheme, parts.hostname, parts.port)
+        try:
+            port = parts.port
+        except ValueError:
+            return f"not a valid port in {url}"
+        netloc = _netloc(parts.scheme, parts.hostname, port)
+        host = _host_form(parts.hostname)
         for allowed in self.allowed_hosts:
-            if allowed == netloc or allowed == parts.hostname:
+            if allowed == netloc or allowed == host:
                 return None
             if allowed.startswith("*.") and parts.hostname.endswith(allowed[1:]) \
                     and not _is_ip(parts.hostname):
@@ -191,17 +196,27 @@ def _is_ip(host: str) -> bool:
 
 
 def _is_private(host: str) -> bool:
+    """Whether ``host`` names this machine or a non-public network: localhost, or an IP
+    address that is not globally routable (private, loopback, link-local, unique local
+    fd00::/8, IPv4-mapped private, reserved...). A zone (fe80::1%eth0) is ignored."""
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        address = ipaddress.ip_address(host.strip("[]"))
+        address = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
     except ValueError:
         return False
-    return address.is_private or address.is_loopback or address.is_link_local
+    mapped = getattr(address, "ipv4_mapped", None)
+    return not (mapped or address).is_global
+
+
+def _host_form(host: str) -> str:
+    """A URL's host as written in a netloc: lower case, IPv6 addresses in brackets."""
+    host = host.lower()
+    return f"[{host}]" if ":" in host else host
 
 
 def _netloc(scheme: str, host: str, port: int | None) -> str:
-    host = host.lower()
+    host = _host_form(host)
     if port is None or (scheme, port) in (("http", 80), ("https", 443)):
         return host
     return f"{host}:{port}"

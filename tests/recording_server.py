@@ -1,6 +1,6 @@
 """A loopback HTTP server for politeness tests that records when each request arrived.
 
-``RecordingServer(route)`` listens on 127.0.0.1, port 0, answers every GET with
+``RecordingServer(route)`` listens on 127.0.0.1 (``host="::1"``: IPv6 loopback), port 0, answers every GET with
 ``route(path, arrival_index)`` -> ``Answer`` and keeps ``arrivals``: (arrival time, path) in
 the order requests came in (``time.monotonic()``), and ``sent``: (time the answer's head
 was written, path, status). Each request is served in its own thread, so a slow answer
@@ -9,6 +9,7 @@ was written, path, status). Each request is served in its own thread, so a slow 
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ class Answer:
 @dataclass
 class RecordingServer:
     route: Callable[[str, int], Answer]
+    host: str = "127.0.0.1"
     arrivals: list[tuple[float, str]] = field(default_factory=list)
     sent: list[tuple[float, str, int]] = field(default_factory=list)
 
@@ -63,12 +65,14 @@ class RecordingServer:
             # listen()'s backlog: socketserver's 5 makes the kernel drop the SYNs of a
             # client opening 8 connections at once, and they come in a second late
             request_queue_size = 128
+            address_family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server((self.host, 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
-        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        netloc_host = f"[{self.host}]" if ":" in self.host else self.host
+        self.base = f"http://{netloc_host}:{self.server.server_port}"
 
     def paths(self) -> list[str]:
         with self.lock:
