@@ -224,7 +224,11 @@ def merge(out: Path, shards: tuple[Path, ...], move: bool) -> None:
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Database to fill from WARC files (instead of a job DIR).")
 @click.option("--workers", type=int, default=None, help="ExifTool processes (default: cores).")
-def extract(paths: tuple[Path, ...], db_path: Path | None, workers: int | None) -> None:
+@click.option("--timeout", "file_timeout", type=float, default=10.0, show_default=True,
+              metavar="SECONDS", help="Per-file time limit: a file ExifTool is stuck on for "
+                                      "this long gets an error record instead.")
+def extract(paths: tuple[Path, ...], db_path: Path | None, workers: int | None,
+            file_timeout: float) -> None:
     """ExifTool metadata for every media record not yet extracted.
 
     Give a job directory, or --db FILE and any WARC files (ours or another crawler's).
@@ -237,7 +241,7 @@ def extract(paths: tuple[Path, ...], db_path: Path | None, workers: int | None) 
     """
     from metadata.extract import run_extract_command
 
-    run_extract_command(paths=paths, db_path=db_path, workers=workers)
+    run_extract_command(paths=paths, db_path=db_path, workers=workers, file_timeout=file_timeout)
 
 
 @cli.command()

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from archive.reader import open_record
 from metadata.exceptions import MetadataError, NotAJobDirectory
 from metadata.payload import Spooled, spool_record, use_fast_inflate
-from metadata.runner import ExifToolPool, Record
+from metadata.runner import FILE_SECONDS, ExifToolPool, Record
 from metadata.schema import open_db
 from metadata.store import (count_pending, error_row, is_extracted, iter_pending, metadata_row,
                             save_rows)
@@ -131,7 +131,7 @@ def _progress(enabled: bool, **kwargs) -> tqdm:
 
 
 def extract_job(job_dir: Path, workers: int | None = None,
-                progress: bool = True) -> ExtractResult:
+                progress: bool = True, file_timeout: float = FILE_SECONDS) -> ExtractResult:
     """Extract every media payload of the job in ``job_dir`` not yet in ``media_metadata``.
 
     Reads the WARC record of each media row's capture (for a revisit, the record holding
@@ -146,7 +146,7 @@ def extract_job(job_dir: Path, workers: int | None = None,
     db = open_db(job_dir / DB_NAME, busy_timeout_ms=BUSY_TIMEOUT_MS, check=True)
     already_done = db.execute("SELECT count(DISTINCT sha256) FROM media WHERE sha256 IN "
                               "(SELECT sha256 FROM media_metadata)").fetchone()[0]
-    with ExifToolPool(workers) as pool, tempfile.TemporaryDirectory(
+    with ExifToolPool(workers, file_timeout=file_timeout) as pool, tempfile.TemporaryDirectory(
             prefix="lifeboat-extract-") as tmp, _progress(
             progress, total=count_pending(db), unit="media") as bar:
         result = ExtractResult(exiftool_version=pool.version, already_done=already_done)
@@ -171,7 +171,7 @@ def extract_job(job_dir: Path, workers: int | None = None,
 
 
 def extract_warcs(warc_paths: Sequence[Path], db_path: Path, workers: int | None = None,
-                  progress: bool = True) -> ExtractResult:
+                  progress: bool = True, file_timeout: float = FILE_SECONDS) -> ExtractResult:
     """Find the photos and videos in ``warc_paths``, record them in ``db_path``, extract them.
 
     Captures and media rows are written once however often this runs; payloads already
@@ -182,7 +182,7 @@ def extract_warcs(warc_paths: Sequence[Path], db_path: Path, workers: int | None
     use_fast_inflate()
     db = open_db(db_path, busy_timeout_ms=BUSY_TIMEOUT_MS, check=True)
     total = sum(Path(p).stat().st_size for p in warc_paths)
-    with ExifToolPool(workers) as pool, tempfile.TemporaryDirectory(
+    with ExifToolPool(workers, file_timeout=file_timeout) as pool, tempfile.TemporaryDirectory(
             prefix="lifeboat-extract-") as tmp, _progress(
             progress, total=total, unit="B", unit_scale=True) as bar:
         result = ExtractResult(exiftool_version=pool.version)
@@ -228,7 +228,7 @@ def summary(result: ExtractResult, db_path: Path) -> str:
 
 
 def run_extract_command(paths: Sequence[Path], db_path: Path | None,
-                        workers: int | None) -> None:
+                        workers: int | None, file_timeout: float = FILE_SECONDS) -> None:
     """The ``lifeboat extract`` command: a job directory, or --db FILE and WARC files."""
     import click
 
@@ -236,10 +236,11 @@ def run_extract_command(paths: Sequence[Path], db_path: Path | None,
         if db_path is None:
             if len(paths) != 1:
                 raise click.UsageError("give one job directory, or --db FILE and WARC files")
-            result = extract_job(Path(paths[0]), workers)
+            result = extract_job(Path(paths[0]), workers, file_timeout=file_timeout)
             db_path = Path(paths[0]) / DB_NAME
         else:
-            result = extract_warcs(warc_files(paths), Path(db_path), workers)
+            result = extract_warcs(warc_files(paths), Path(db_path), workers,
+                                   file_timeout=file_timeout)
     except MetadataError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(summary(result, Path(db_path)))

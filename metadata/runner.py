@@ -33,10 +33,17 @@ evidence; ``metadata.store`` leaves them out of the stored record (excluding the
 Payloads reach ExifTool as temporary files, so it seeks over the media data of a video
 instead of reading it.
 
-A process that dies (a crash, the OOM killer) or says nothing for ``STALL_SECONDS`` is
-replaced and the files of its batch are retried one by one; a file that fails alone gets
-an ``ExifTool:Error`` record. pyexiftool 0.5.6 would spin for ever on a closed pipe, so
-its pipe reader is replaced by ``_read_until`` (same contract, plus those two checks).
+A process that dies (a crash, the OOM killer) or says nothing for ``file_timeout`` seconds
+(default ``FILE_SECONDS``) is killed and replaced and the files of its batch are retried
+one by one, each with that time limit; a file that fails or hangs alone gets an
+``ExifTool:Error`` record. One file that hangs ExifTool costs about twice the limit (its
+batch, then itself), not minutes. pyexiftool 0.5.6 would spin for ever on a closed pipe,
+so its pipe reader is replaced by ``_read_until`` (same contract, plus those two checks).
+
+A tag value longer than ``MAX_VALUE_CHARS`` (a 100 MB comment, an embedded blob ExifTool
+prints as text) is cut to that length and marked: the record gains
+``Lifeboat:Truncated`` (the tags cut, with their full lengths), so nothing reads as whole
+that is not.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ import queue
 import select
 import shutil
 import subprocess
+import threading
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Sequence
@@ -57,23 +65,27 @@ from metadata.exceptions import ExifToolMissing, ExifToolTooOld
 
 MINIMUM_VERSION = "12.24"  # CVE-2021-22204: older versions run code from crafted DjVu data
 EXIFTOOL_ARGS = ("-G1", "-a", "-n", "-e", "-fast", "--sort", "-api", "LargeFileSupport=1")
-STALL_SECONDS = 300.0  # no output for this long while reading a batch: ExifTool is stuck
+FILE_SECONDS = 10.0  # default per-file time limit: no output for this long, ExifTool is stuck
+MAX_VALUE_CHARS = 64 * 1024  # longer tag values are cut and marked (Lifeboat:Truncated)
+TRUNCATED = "Lifeboat:Truncated"
+_limit = threading.local()  # the time limit of the batch this thread is reading
 
 Record = dict[str, Any]
 
 
 class ExifToolStalled(OSError):
-    """ExifTool closed its output or said nothing for STALL_SECONDS during a batch."""
+    """ExifTool closed its output or said nothing for its time limit during a batch."""
 
 
 def _read_until(fd: int, ending: bytes, block_size: int) -> bytes:
     """Read ``fd`` until its output, stripped, ends with ``ending`` (pyexiftool's contract)."""
     chunks: list[bytes] = []
     tail = b""
+    seconds = getattr(_limit, "seconds", FILE_SECONDS)
     while not tail.strip().endswith(ending):
-        ready, _, _ = select.select([fd], [], [], STALL_SECONDS)
+        ready, _, _ = select.select([fd], [], [], seconds)
         if not ready:
-            raise ExifToolStalled(f"ExifTool said nothing for {STALL_SECONDS:.0f} s")
+            raise ExifToolStalled(f"ExifTool said nothing for {seconds:g} s")
         block = os.read(fd, block_size)
         if not block:
             raise ExifToolStalled("ExifTool exited in the middle of a batch")
@@ -127,10 +139,13 @@ class ExifToolPool:
     """
 
     def __init__(self, workers: int | None = None, executable: str = "exiftool",
-                 args: Sequence[str] = EXIFTOOL_ARGS) -> None:
+                 args: Sequence[str] = EXIFTOOL_ARGS, file_timeout: float = FILE_SECONDS,
+                 max_value_chars: int = MAX_VALUE_CHARS) -> None:
         if shutil.which(executable) is None:
             raise ExifToolMissing(executable)
         self.workers = workers or default_workers()
+        self.file_timeout = file_timeout
+        self.max_value_chars = max_value_chars
         self.version = ""
         self._executable = executable
         self._args = list(args)
@@ -192,14 +207,17 @@ class ExifToolPool:
                 for path in dict.fromkeys(missing):
                     process, found, _ = self._attempt(process, [path])
                     by_path.update(found)
-            return [by_path.get(p) or {"SourceFile": p, "ExifTool:Error":
-                                       "ExifTool gave no output for this file"} for p in paths]
+            return [truncate_values(by_path[p], self.max_value_chars) if p in by_path else
+                    {"SourceFile": p, "ExifTool:Error":
+                     f"ExifTool gave no output for this file (it died, or said nothing "
+                     f"for {self.file_timeout:g} s)"} for p in paths]
         finally:
             self._idle.put(process)
 
     def _attempt(self, process: exiftool.ExifTool,
                  paths: list[str]) -> tuple[exiftool.ExifTool, dict[str, Record], bool]:
         """Read ``paths``; a process that died or stalled is replaced by a fresh one."""
+        _limit.seconds = self.file_timeout
         try:
             records = process.execute_json(*paths)
         except (ExifToolException, ValueError, OSError) as exc:
@@ -210,7 +228,27 @@ class ExifToolPool:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "ExifTool ... died": handled here
             if stalled and process.running:
-                process.terminate(timeout=5)
+                process._process.kill()  # stuck: no polite -stay_open False, it would wait
+                process.terminate(timeout=1)
             if stalled or not process.running:
                 return self._start(), {}, True
         return process, {r.get("SourceFile"): r for r in records if isinstance(r, dict)}, False
+
+
+def truncate_values(record: Record, limit: int) -> Record:
+    """``record`` with every string value over ``limit`` characters cut to ``limit`` and
+    listed in ``Lifeboat:Truncated`` ({tag: its full length}); lists are cut item by item."""
+    cut: dict[str, int] = {}
+
+    def shorten(tag: str, value: Any) -> Any:
+        if isinstance(value, str) and len(value) > limit:
+            cut[tag] = max(cut.get(tag, 0), len(value))
+            return value[:limit]
+        if isinstance(value, list):
+            return [shorten(tag, item) for item in value]
+        return value
+
+    out = {tag: shorten(tag, value) for tag, value in record.items()}
+    if cut:
+        out[TRUNCATED] = cut
+    return out
