@@ -28,8 +28,8 @@ from archive.ledger import summarize
 from spiders.chunks import ChunkQueue, SeedMismatch, connect
 from spiders.profile import (Profile, ProfileError, find_profile, load_profile, parse_size,
                              parse_var_options)
-from spiders.run import (EXIT_CODES, StopOnSignal, crawler_process, plan_walks,
-                         warcinfo_fields)
+from spiders.run import (EXIT_CODES, StopOnSignal, crawler_process, item_locator,
+                         plan_walks, stop_crawler_on_failure, warcinfo_fields)
 from spiders.settings import crawl_settings, lifeboat_version
 
 DEFAULT_CHUNK = 1000
@@ -76,21 +76,29 @@ def worker_settings(profile: Profile, job_dir: Path, concurrency: int | None,
 
 def run_worker(profile: Profile, job_dir: Path, settings: dict, warc_max_size: int,
                queue: ChunkQueue, worker: str) -> tuple[list[str], int]:
-    """Run one worker until the walk is done (or a SIGINT / SIGTERM stops it cleanly);
-    returns the WARC repairs made first and the exit code (0, or 130 / 143)."""
+    """Run one worker until the walk is done (or a SIGINT / SIGTERM stops it cleanly, or
+    the disk fills up); returns the WARC repairs made first and the exit code (0, 130 /
+    143, or 1 after a failed write, whose line is printed here)."""
     from spiders.worker import ChunkTracker, WorkerJob, WorkerSpider
 
     tracker = ChunkTracker()
     info = {**warcinfo_fields(profile), "lifeboat-worker": worker}
-    job = WorkerJob(job_dir, profile.name, warc_max_size, info, worker, queue, tracker).open()
+    job = WorkerJob(job_dir, profile.name, warc_max_size, info, worker, queue, tracker)
+    job.locate = item_locator(profile)  # items whose WARC records were lost: fetched again
+    job.open()
     try:
         process = crawler_process(settings)
-        process.crawl(WorkerSpider, profile=profile, job=job, queue=queue, worker=worker,
+        crawler = process.create_crawler(WorkerSpider)
+        stop_crawler_on_failure(job, crawler)
+        process.crawl(crawler, profile=profile, job=job, queue=queue, worker=worker,
                       tracker=tracker)
         with StopOnSignal(process) as stop:
             process.start(install_signal_handlers=False)
     finally:
         job.close()
+    if job.failure is not None:
+        click.echo(job.failure, err=True)
+        return job.repairs, 1
     return job.repairs, EXIT_CODES[stop.signum] if stop.signum else 0
 
 
@@ -152,6 +160,8 @@ def run_worker_command(profile: str, job_dir: Path, redis_url: str, worker: str 
     repairs, exit_code = run_worker(loaded, job_dir, settings, max_size, queue, worker)
     for repair in repairs:
         click.echo(f"lifeboat: {repair} (logged in {job_dir / 'logs' / 'repairs.log'})", err=True)
+    if exit_code == 1:  # a write failed for good (said above): nothing more is opened
+        raise SystemExit(exit_code)
     from metadata.schema import open_db
 
     for line in summarize(open_db(job_dir / "archive.db")):
