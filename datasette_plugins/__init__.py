@@ -7,10 +7,12 @@ Datasette loads this package through the ``datasette`` entry point (which also m
 from datasette.plugins import pm
 
 from datasette_plugins import (  # noqa: F401
-    csv_links, errors, evidence, layout, render, sql_functions, timeline, warc_media,
+    csv_links, errors, evidence, examples, layout, render, sql_functions, timeline,
+    warc_media,
 )
 
-HOOK_MODULES = (csv_links, evidence, layout, render, sql_functions, timeline, warc_media)
+HOOK_MODULES = (csv_links, evidence, examples, layout, render, sql_functions, timeline,
+                warc_media)
 
 for _module in HOOK_MODULES:
     if not pm.is_registered(_module):

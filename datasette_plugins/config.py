@@ -335,6 +335,7 @@ def build_metadata(tile_layer: str = BUNDLED_TILES, require_login: bool = False,
                 "tile_layer_options": tile_options(tile_layer),
                 "container": "#lifeboat-map",
             },
+            "lifeboat": {"examples": examples or {}},
         },
     }
     if require_login:

@@ -8,6 +8,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
+from datasette import hookimpl
+
+PLUGIN = "lifeboat"  # plugin config: {"examples": {query name: query string}}
+
 # Where most geotagged media were taken (to ~1 km), the last day with posts, the last day
 # with capture times: three aggregate reads over indexes, done once at start.
 BUSIEST_PLACE_SQL = """
@@ -53,3 +57,31 @@ def example_queries(db_path: Path) -> dict[str, str]:
     finally:
         conn.close()
     return out
+
+
+def example_redirect(app, datasette):
+    """ASGI middleware: a ready-made query opened with no parameters at all (from the
+    database page's list of queries, say) goes to the same query with its example values,
+    so it opens showing rows rather than an empty form."""
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http" and scope.get("method") == "GET" \
+                and not scope.get("query_string"):
+            examples = (datasette.plugin_config(PLUGIN) or {}).get("examples") or {}
+            database, _, name = scope.get("path", "").strip("/").partition("/")
+            if database and name in examples and "/" not in name:
+                location = f"/{database}/{name}?{examples[name]}"
+                await send({"type": "http.response.start", "status": 302,
+                            "headers": [[b"location", location.encode()],
+                                        [b"content-length", b"0"]]})
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    """Open ready-made queries with their example values (``example_redirect``)."""
+    return lambda app: example_redirect(app, datasette)

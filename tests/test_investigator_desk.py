@@ -371,6 +371,16 @@ async def test_ready_made_queries_open_with_example_values(ds):
     assert [r["id"] for r in rows] == ["5"]
 
 
+async def test_ready_made_queries_opened_bare_show_their_example(ds):
+    response = await ds.client.get("/archive/media_near_point")
+    assert response.status_code == 302
+    assert response.headers["location"] == "/archive/media_near_point?lat=52.52&lon=13.41&km=2"
+    bare_json = await ds.client.get("/archive/media_near_point.json?_shape=objects")
+    assert bare_json.status_code == 200  # the API is left alone
+    edited = await ds.client.get("/archive/media_near_point?lat=&lon=&km=")
+    assert edited.status_code == 200  # a form a person emptied stays empty
+
+
 async def test_authors_link_to_their_posts(ds):
     html = (await ds.client.get("/archive/authors_by_geotagged_media")).text
     assert '<a href="/archive/posts?author=alice">alice</a>' in html
