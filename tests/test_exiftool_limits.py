@@ -25,8 +25,10 @@ MARKER = b"LIFEBOAT-TEST-HANG"
 
 STAND_IN = '''#!{python}
 """ExifTool, except that a batch naming a file that holds {marker!r} hangs for ever."""
-import subprocess, sys, threading, time
+import os, subprocess, sys, threading, time
 
+if "-stay_open" not in sys.argv:  # e.g. -ver: the real one, as it is
+    os.execv({exiftool!r}, [{exiftool!r}, *sys.argv[1:]])
 real = subprocess.Popen([{exiftool!r}, *sys.argv[1:]], stdin=subprocess.PIPE,
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -101,3 +103,43 @@ def test_oversized_tag_values_are_cut_and_marked(tmp_path):
     assert record[TRUNCATED] == {comment[0]: 300_000}
     assert [tag for tag in record if tag.endswith(":Title")]
     json.dumps(record)  # still a record the database can store
+
+
+def test_extract_cli_bounds_a_hanging_file(tmp_path, stand_in):
+    """`lifeboat extract --timeout 2` with the stand-in first on PATH (as `exiftool`): the
+    WARC's photo that hangs ExifTool gets an error row, the other photo its metadata."""
+    import os
+    import sqlite3
+    import subprocess
+    from io import BytesIO
+
+    from warcio.warcwriter import WARCWriter
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "exiftool").symlink_to(stand_in)
+    good = Path(photo(tmp_path / "good.jpg", "Nikon")).read_bytes()
+    hang = Path(photo(tmp_path / "hang.jpg", "Canon")).read_bytes() + MARKER
+    warc = tmp_path / "photos.warc.gz"
+    with open(warc, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for name, body in (("good.jpg", good), ("hang.jpg", hang)):
+            writer.write_record(writer.create_warc_record(
+                f"https://cdn.example/{name}", "resource", payload=BytesIO(body),
+                length=len(body), warc_content_type="image/jpeg"))
+    db = tmp_path / "photos.db"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve().parent.parent / "crawl.py"), "extract",
+         "--db", str(db), "--timeout", "2", "--workers", "1", str(warc)],
+        capture_output=True, text=True, timeout=100,
+        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    took = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert took < 40, took
+    conn = sqlite3.connect(db)
+    rows = dict(conn.execute("SELECT m.url, coalesce(d.make, d.error) FROM media m "
+                             "JOIN media_metadata d ON d.sha256 = m.sha256"))
+    conn.close()
+    assert rows["https://cdn.example/good.jpg"] == "Nikon"
+    assert "said nothing for 2 s" in rows["https://cdn.example/hang.jpg"]
