@@ -14,6 +14,7 @@ result, ``lifeboat try`` prints it.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urljoin
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
     from spiders.profile import ItemType, Profile
 
 # expressions whose "nothing" is normal, never reported as matching nothing by a crawl
-QUIET_WHEN_EMPTY = ("fields.deleted", "next", "states.missing_if", "states.forbidden_if")
+QUIET_WHEN_EMPTY = ("fields.deleted", "next", "next_link", "states.missing_if",
+                    "states.forbidden_if")
 
 
 @dataclass
@@ -78,10 +80,11 @@ def scalar(value: Any) -> Any:
 
 def extract_page(profile: Profile, item: ItemType, item_id: str, document: Any,
                  page_url: str, base_url: Callable[[], str], page_text: Callable[[], str],
-                 first_page: bool = True) -> Page:
+                 first_page: bool = True, links: Callable[[], list[str]] = list) -> Page:
     """Everything ``item``'s expressions give on one parsed page (``document``) fetched
     from ``page_url``; ``base_url()`` is what media links are relative to (a page's
-    ``<base href>``) and ``page_text()`` the page as text (``posts.raw``)."""
+    ``<base href>``), ``page_text()`` the page as text (``posts.raw``) and ``links()``
+    the answer's ``Link`` header values (``next_link``)."""
     parser = PARSERS[item.parse]
     page = Page()
 
@@ -118,9 +121,29 @@ def extract_page(profile: Profile, item: ItemType, item_id: str, document: Any,
             page.child_media = list(dict.fromkeys(join_url(base, u) for u in media))
         _discover(profile, item, document, base_url, post_id, page, search, None)
     if item.next is not None:
-        links = as_list(search("next", item.next, document))
-        page.next_url = join_url(base_url(), links[0]) if links else None
+        found = as_list(search("next", item.next, document))
+        page.next_url = join_url(base_url(), found[0]) if found else None
+    elif item.next_link is not None:
+        target = link_target(links(), item.next_link)
+        page.values.append((None, "next_link", target))
+        page.next_url = join_url(page_url, target) if target else None
     return page
+
+
+_LINK = re.compile(r"""<([^>]*)>((?:\s*;\s*(?:[^;,"]|"[^"]*")*)*)""")
+_REL = re.compile(r"""(?i)\brel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))""")
+
+
+def link_target(values: list[str], rel: str) -> str | None:
+    """The first URL of a ``Link`` header (RFC 8288: ``<URL>; rel="next", ...``) whose rel
+    (one of a space-separated list, any case) is ``rel``; None if there is none."""
+    for value in values:
+        for match in _LINK.finditer(value):
+            for rel_match in _REL.finditer(match.group(2)):
+                rels = (rel_match.group(1) or rel_match.group(2) or "").lower().split()
+                if rel.lower() in rels:
+                    return match.group(1).strip()
+    return None
 
 
 def _post(profile: Profile, item: ItemType, item_id: str, document: Any, row: int | None,

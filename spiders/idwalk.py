@@ -366,7 +366,8 @@ class IdWalkSpider(scrapy.Spider):
         try:
             page = extract_page(self.profile, item, item_id, document, response.url,
                                 lambda: _base_url(response), lambda: response.text,
-                                first_page=paging is None)
+                                first_page=paging is None, links=lambda: [
+                                    v.decode("latin-1") for v in response.headers.getlist("Link")])
         except Exception as exc:  # an expression that breaks on this answer: say which
             yield finish("failed", f"profile expression failed on this answer: "
                                    f"{exc.__class__.__name__}: {exc}"[:300])

@@ -29,7 +29,7 @@ SIZE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
 TOP_KEYS = {"name", "description", "contact", "vars", "scope", "politeness", "items"}
 SCOPE_KEYS = {"allowed_hosts"}
 ITEM_KEYS = {"url", "parse", "table", "ids", "fields", "discover", "states", "timezone", "rows",
-             "next", "max_pages"}
+             "next", "next_link", "max_pages"}
 DEFAULT_MAX_PAGES = 1000
 IDS_KEYS = {"start", "stop", "pad", "format", "order", "stop_after_missing"}
 FIELD_KEYS = {"id", "author", "created_at", "text", "deleted", "media"}
@@ -130,6 +130,7 @@ class ItemType:
     timezone: tzinfo | None = None  # of created_at values written without an offset
     rows: Any = None  # one posts row per element this picks
     next: Any = None  # the URL of the item's next page
+    next_link: str | None = None  # or: the Link header's URL with this rel
     max_pages: int = DEFAULT_MAX_PAGES
 
     @property
@@ -445,6 +446,12 @@ def _item(source: str, name: str, spec: Any, all_items: dict) -> ItemType:
             next_page = compile_expr(spec["next"])
         except ValueError as exc:
             raise ProfileError(source, f"{prefix}.next", str(exc)) from None
+    next_link = spec.get("next_link")
+    if next_link is not None and (not isinstance(next_link, str) or not next_link.strip()
+                                  or "next" in spec):
+        raise ProfileError(source, f"{prefix}.next_link",
+                           "the rel of the Link header to follow, e.g. next_link = \"next\" "
+                           "(give next or next_link, not both)")
     max_pages = spec.get("max_pages", DEFAULT_MAX_PAGES)
     if not isinstance(max_pages, int) or isinstance(max_pages, bool) or max_pages < 1:
         raise ProfileError(source, f"{prefix}.max_pages", "a number of pages, e.g. 100")
@@ -465,7 +472,7 @@ def _item(source: str, name: str, spec: Any, all_items: dict) -> ItemType:
     return ItemType(
         name=name, url=url, parse=parse, table=table,
         timezone=_timezone(source, f"{prefix}.timezone", spec.get("timezone")),
-        rows=rows, next=next_page, max_pages=max_pages,
+        rows=rows, next=next_page, next_link=next_link, max_pages=max_pages,
         ids=_ids(source, f"{prefix}.ids", spec.get("ids")),
         fields=fields, discover=discover,
         missing_status=_statuses(source, f"{prefix}.states.missing_status",

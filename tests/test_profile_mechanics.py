@@ -48,7 +48,20 @@ class MechanicsFixture(PlatformFixture):
         return [(r"/api/posts/(\d+)", self.post), (r"/m/.*", self.redirect),
                 (r"/api/times/(\d+)", self.time), (r"/api/threads/(\d+)", self.thread),
                 (r"/t/(\d+)", self.thread_page), (r"/api/articles/(\d+)", self.article),
-                (r"/api/attachments/(\d+)", self.attachment)]
+                (r"/api/attachments/(\d+)", self.attachment), (r"/api/feed/(\d+)", self.feed)]
+
+    def feed(self, request) -> Reply:
+        """Thread 1 as a REST list paged by Link headers (WordPress, GitHub, Mastodon)."""
+        number, page = int(request.match.group(1)), int(request.arg("page", "1"))
+        posts = self.THREADS.get(number, [])
+        chunk = posts[(page - 1) * 3:page * 3]
+        links = [f'<{self.url(f"/api/feed/{number}?page=1")}>; rel="first"']
+        if page * 3 < len(posts):
+            links.append(f'</api/feed/{number}?page={page + 1}>; title="a, b"; rel="next"')
+        reply = json_reply([{"id": pid, "user": user, "at": at, "body": body}
+                            for pid, user, at, body in chunk])
+        reply.headers["Link"] = ", ".join(links)
+        return reply
 
     # a forum: thread 1 has 7 posts over 3 pages of 3 that overlap by one; thread 2 has one
     # page whose second post reuses ID 12 of thread 1 with other content; 3 is missing
@@ -443,6 +456,7 @@ def test_a_crawl_warns_about_a_field_that_matched_nothing(tmp_path):
      "bad JMESPath"),
     ('next = "links.[next"', "items.t.next", "bad JMESPath"),
     ('max_pages = 0', "items.t.max_pages", "a number of pages"),
+    ('next = "a"\nnext_link = "next"', "items.t.next_link", "not both"),
     ('timezone = "Mars/Olympus"', "items.t.timezone", "not a time zone name"),
     ('[items.t.fields]\nauthor = "a"', "items.t.fields", "only media may be given"),
 ])
@@ -486,3 +500,19 @@ def test_workers_page_threads_and_credit_children_across_shards(redis_base, tmp_
     assert ("1", fixture.url("/cdn/paris.jpg")) in credited
     assert ("2", fixture.url("/cdn/paris.jpg")) in credited
     assert ("2", fixture.url("/cdn/newyork.jpg")) in credited
+
+
+def test_pages_linked_by_a_link_header(tmp_path):
+    profile = THREADS_PROFILE.replace('url = "${base}/api/threads/{id}"',
+                                      'url = "${base}/api/feed/{id}"').replace(
+        'rows = "posts"\nnext = "next"', 'rows = "@"\nnext_link = "next"').replace(
+        "stop = 3", "stop = 1")
+    with serve(MechanicsFixture()) as fixture:
+        result = run_profile(loopback_profile("feed", profile), tmp_path / "p.toml",
+                             tmp_path / "job", fixture.base)
+        fetched = [path for path, _ in fixture.requests if path.startswith("/api/feed")]
+    assert fetched == ["/api/feed/1", "/api/feed/1?page=2", "/api/feed/1?page=3"]
+    assert sorted(pid for (pid,) in rows(tmp_path / "job", "SELECT id FROM posts")) == [
+        str(n) for n in range(10, 17)]
+    assert "next_link matched nothing" not in result.stderr
+    assert "fields.media matched nothing" in result.stderr  # the feed has no photos
