@@ -1,7 +1,9 @@
 """Walk every record of one WARC file with warcio, checking it, and carry on past damage.
 
 ``scan_warc`` yields a ``ScannedRecord`` for each record it could read and a ``Damage`` for
-each problem: a failed block or payload digest, a record shorter than its Content-Length,
+each problem: a failed block or payload digest (block digests over the bytes as stored,
+which in lifeboat's records are the HTTP bytes as they crossed the wire; revisit records
+too, which warcio does not check), a record shorter than its Content-Length,
 a record not followed by its blank lines, or bytes warcio cannot parse (a corrupt gzip
 member, a broken header). After unreadable bytes it looks for the next record start (the
 next gzip member, or the next ``WARC/1.x`` line) and goes on from there, so one bad byte
@@ -20,7 +22,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.digestverifyingreader import _compare_digest_rfc_3548, _parse_digest
 from warcio.exceptions import ArchiveLoadFailed
+from warcio.utils import Digester
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 WARC_LINE = b"WARC/1."
@@ -198,6 +202,12 @@ def _read_record(record, name: str, it: ArchiveIterator) -> tuple[ScannedRecord,
         problems.append(f"record is truncated: {missing} of its {record.length} bytes "
                         "are missing")
     headers = record.rec_headers
+    passed = checker.passed if checker else None
+    if record.rec_type == "revisit" and headers.get_header("WARC-Block-Digest"):
+        passed = _revisit_block_ok(name, it.get_record_offset(),
+                                   headers.get_header("WARC-Block-Digest"))
+        if passed is False:
+            problems.append(f"block digest failed: {headers.get_header('WARC-Block-Digest')}")
     payload = raw.sha256.hexdigest()
     scanned = ScannedRecord(
         filename=name,
@@ -210,9 +220,25 @@ def _read_record(record, name: str, it: ArchiveIterator) -> tuple[ScannedRecord,
         concurrent_to=headers.get_header("WARC-Concurrent-To"),
         payload_sha256=payload,
         decoded_sha256=decoded.hexdigest() if decoded is not None else payload,
-        digests_ok=False if problems else (checker.passed if checker else None),
+        digests_ok=False if problems else passed,
     )
     return scanned, problems
+
+
+def _revisit_block_ok(name: str, offset: int, digest: str) -> bool | None:
+    """Whether a revisit record's block (its HTTP head, as stored) has the WARC-Block-Digest
+    it claims. warcio checks no digest of a revisit; lifeboat's revisits hold the head as
+    received, so its bytes are checked like any other block. None: unknown algorithm."""
+    try:
+        digester = Digester(_parse_digest(digest)[0])
+    except ValueError:
+        return None
+    with open(name, "rb") as fh:
+        fh.seek(offset)
+        record = next(iter(ArchiveIterator(fh, no_record_parse=True)))
+        while block := record.raw_stream.read(CHUNK):
+            digester.update(block)
+    return _compare_digest_rfc_3548(digester, digest)
 
 
 def _printable(text: str, limit: int = 160) -> str:

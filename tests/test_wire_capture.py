@@ -11,6 +11,7 @@ check``, GNU wget archiving the same answers (``--warc-file``) and pywb replayin
 from __future__ import annotations
 
 import datetime
+import gzip
 import hashlib
 import os
 import ssl
@@ -121,6 +122,27 @@ def test_rows_describe_the_payload_and_warcio_and_verify_agree(wire):
     verify = subprocess.run([sys.executable, str(ROOT / "crawl.py"), "verify", str(job)],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_verify_checks_block_digests_over_the_bytes_as_received(wire, tmp_path):
+    """One byte of a reason phrase changed in the WARC: the response record and the
+    revisit record (its head only) that hold it both fail their block digest."""
+    job, _ = wire
+    folder = tmp_path / "warcs"
+    folder.mkdir()
+    data = b"".join(gzip.decompress(p.read_bytes()) for p in job_warcs(job))
+    assert data.count(b"HTTP/1.1 200 Okay Then\r\n") == 2  # the item, and its redirect's hop
+    kinds = {h.get_header("WARC-Type") for h, b in warc_blocks(job_warcs(job))
+             if b.startswith(b"HTTP/1.1 200 Okay Then")}
+    assert kinds == {"response", "revisit"}
+    (folder / "intact.warc").write_bytes(data)
+    verify = [sys.executable, str(ROOT / "crawl.py"), "verify", str(folder)]
+    result = subprocess.run(verify, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (folder / "intact.warc").write_bytes(data.replace(b"200 Okay Then", b"200 Okay Than"))
+    result = subprocess.run(verify, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stdout.count("block digest failed") == 2, result.stdout
 
 
 def test_wget_archives_the_same_blocks(wire, tmp_path):
