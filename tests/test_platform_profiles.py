@@ -113,6 +113,7 @@ def test_posts_carry_author_time_and_text_as_served(crawl: Crawl) -> None:
         assert post["deleted"] == (item.state == "deleted"), item
         if item.text:
             assert item.text in post["text"], item
+        assert "color:" not in (post["text"] or ""), "CSS of a <style> block kept as text"
 
 
 def test_media_are_archived_linked_and_geotagged(crawl: Crawl) -> None:

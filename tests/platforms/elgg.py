@@ -33,6 +33,7 @@ class Entity:
     deleted: bool = False
     asset: str | None = None  # files: the uploaded file
     links: tuple[int, ...] = ()  # other entities linked (or embedded) in the body
+    shown: str = ""  # the body as a reader sees it, when ``body`` holds markup
 
 
 def page(title: str, content: str) -> str:
@@ -53,7 +54,9 @@ class ElggFixture(PlatformFixture):
         self.entities = {e.guid: e for e in [
             Entity(1, "site"), Entity(2, "user"), Entity(3, "user"),
             Entity(4, "blog", 2, "2023-05-01T10:15:00+00:00", "Tower at dawn",
-                   "We climbed before the crowds.", links=(5,)),
+                   '<style>.elgg-output em {color: red}</style>We climbed before the '
+                   '<em>crowds</em>, at <a href="/tags/dawn">dawn</a>.', links=(5,),
+                   shown="We climbed before the crowds, at dawn."),
             Entity(5, "file", 2, "2023-05-01T10:10:00+00:00", "paris", "The view",
                    asset="paris.jpg"),
             Entity(6, "blog", 2, "2023-05-02T09:00:00+00:00", "Diary", "private",
@@ -157,5 +160,7 @@ class ElggFixture(PlatformFixture):
                 if entity.asset:
                     media.add(self.originals[guid])
                 out.append(Expected(subtype, str(guid), "archived", USERS[entity.owner][1],
-                                    entity.created, entity.title, tuple(sorted(media))))
+                                    entity.created,
+                                    f"{entity.title}\n\n{entity.shown or entity.body}",
+                                    tuple(sorted(media))))
         return out

@@ -31,6 +31,7 @@ class Status:
     deleted: bool = False
     reply_to: int | None = None  # n of the status replied to
     asset: str | None = None
+    html: str | None = None  # the content as served, when it holds more than <p>text</p>
 
     @property
     def id(self) -> str:
@@ -47,7 +48,10 @@ class MastodonFixture(PlatformFixture):
 
     def setup(self) -> None:
         self.statuses = {s.n: s for s in [
-            Status(1, 1, "2023-05-01T10:15:00.000Z", "Tower at dawn", asset="paris.jpg"),
+            Status(1, 1, "2023-05-01T10:15:00.000Z", "Tower at dawn, seen from Trocadéro.",
+                   asset="paris.jpg",
+                   html='<style>.h-card {color: red}</style><p>Tower at <em>dawn</em>, seen '
+                        'from <span class="h-card">Trocadéro</span>.</p>'),
             Status(2, 2, "2023-05-01T12:00:00.000Z", "followers only", visibility="private"),
             Status(3, 2, "2023-05-01T13:00:00.000Z", "Replying to myself", reply_to=2),
             Status(4, 3, "2023-05-02T19:40:00.000Z", "On the steps", asset="capitol.mp4"),
@@ -98,7 +102,7 @@ class MastodonFixture(PlatformFixture):
             "language": "en", "uri": self.url(f"/users/{name}/statuses/{status.id}"),
             "url": self.url(f"/@{name}/{status.id}"), "replies_count": 0,
             "reblogs_count": 0, "favourites_count": 0, "edited_at": None,
-            "content": f"<p>{status.text}</p>", "reblog": None, "application": None,
+            "content": status.html or f"<p>{status.text}</p>", "reblog": None, "application": None,
             "account": {"id": str(status.account), "username": name, "acct": name,
                         "display_name": display, "locked": False, "bot": False,
                         "created_at": "2023-01-01T00:00:00.000Z", "note": "",
