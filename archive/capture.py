@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from warcio.recordloader import ArcWarcRecord
 from warcio.timeutils import datetime_to_iso_date
 
-from archive.wire import RawHead, WireExchange, head_end, new_record_id
+from archive.wire import RawHead, WireExchange, head_end, new_record_id, warcio_split
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -45,6 +45,8 @@ PENDING_BYTES = 8 << 20
 # a request record's payload is almost always empty: its digest is known in advance
 EMPTY_PAYLOAD_DIGEST = "sha256:" + base64.b32encode(hashlib.sha256(b"").digest()).decode("ascii")
 CERTIFICATE_CHAIN = "application/pem-certificate-chain"
+# a metadata record holding the 1xx heads received before an answer, byte for byte
+INTERIM_TYPE = "application/http; msgtype=response"
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,14 @@ def build_records(builder: Sha256WARCWriter, exchange: WireExchange, original: O
     if tls is not None:
         extra["WARC-Concurrent-To"] = tls.record_id
     head = RawHead(exchange.response_head)
-    if original is None:
+    if exchange.unparsed:  # the block is what came, split where warcio's reader splits it
+        raw = exchange.body
+        split = warcio_split(raw)
+        extra["WARC-Payload-Digest"] = warc_digest(exchange.payload_sha256)
+        main = builder.create_warc_record(exchange.url, "response", payload=BytesIO(raw[split:]),
+                                          length=len(raw) - split, warc_headers_dict=extra,
+                                          http_headers=RawHead(raw[:split]))
+    elif original is None:
         transferred = exchange.transferred_sha256
         if transferred is not None:  # otherwise warcio digests the body as stored
             extra["WARC-Payload-Digest"] = warc_digest(transferred)
@@ -151,6 +160,12 @@ def build_records(builder: Sha256WARCWriter, exchange: WireExchange, original: O
         http_headers=RawHead(request[:end], is_http_request=True),
         warc_headers_dict=request_extra)
     records = [main, req]
+    if exchange.interim:  # 1xx heads: a reader of the response must see the final status
+        interim = builder.create_warc_record(  # no WARC-Target-URI: pywb would replay it
+            None, "metadata", payload=BytesIO(exchange.interim),
+            length=len(exchange.interim), warc_content_type=INTERIM_TYPE,
+            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": record_id})
+        records.append(interim)
     if tls is not None:
         _tls_headers(main, exchange)
         _tls_headers(req, exchange)
@@ -221,16 +236,20 @@ def capture_exchange(job: Job, exchange: WireExchange, held: bool = False) -> di
     """Queue one exchange for the WARC and buffer its captures row; return that row (its
     WARC position is filled in when the exchange is written, before the row is committed).
     ``held`` rows wait for the spider's result for their item (``JobStore.add_capture``)."""
+    if exchange.unparsed:  # the payload as warcio reads the record: what verify checks
+        payload = exchange.body[warcio_split(exchange.body):]
+        exchange.payload_sha256 = hashlib.sha256(payload).hexdigest()
+        exchange.payload_size = len(payload)
     sha256_hex = exchange.payload_sha256
     original = None
     if reusable(exchange.status, exchange.payload_size) and not exchange.truncated \
-            and not exchange.chunked:
+            and not exchange.chunked and not exchange.unparsed:
         original = job.digests.get(sha256_hex)
     if original is not None:
         exchange.close()  # a revisit holds the head only
     row = {
         "url": exchange.url,
-        "status": exchange.status,
+        "status": exchange.status or None,  # None: no status line could be read
         "content_type": exchange.content_type,
         "warc_filename": None,
         "warc_offset": None,
@@ -242,7 +261,7 @@ def capture_exchange(job: Job, exchange: WireExchange, held: bool = False) -> di
         "warc_type": "revisit" if original else "response",
         "refers_to": original.record_id if original else None,
     }
-    if not exchange.truncated and not exchange.chunked:
+    if not exchange.truncated and not exchange.chunked and not exchange.unparsed:
         job.digests.add_row(row)
     job.store.add_capture(row, held=held)
     if exchange.tls is not None and not exchange.tls.written:

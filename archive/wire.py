@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from io import BytesIO
 from typing import BinaryIO
 
-from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
+from warcio.recordloader import ArcWarcRecordLoader
+from warcio.statusandheaders import (StatusAndHeaders, StatusAndHeadersParser,
+                                     StatusAndHeadersParserException)
 
 INFORMATIONAL = (b"HTTP/1.0 1", b"HTTP/1.1 1")
 
@@ -50,6 +53,11 @@ class WireExchange:
     kept) is ``body``, or for a large answer ``body_file`` (an open temporary file holding
     ``body_size`` bytes, closed once written). ``payload_sha256`` / ``payload_size``
     describe the entity as the crawler handed it on (de-chunked, Content-Encoding kept).
+    ``interim`` holds the 1xx heads (100 Continue, 103 Early Hints) received before the
+    answer, as received. An ``unparsed`` exchange is an answer the crawler's parser refused
+    (or one cut off in its head): ``body`` holds every byte received, ``response_head`` is
+    empty, ``status`` is what the parser read of the status line (0: nothing) and the
+    payload fields are unset (``archive.capture`` takes them from warcio's reading).
     """
 
     url: str
@@ -70,6 +78,8 @@ class WireExchange:
     protocol: str = "HTTP/1.1"
     tls: TlsFacts | None = None
     certificates: bool = False  # the TLS metadata record is written with this exchange
+    interim: bytes = b""  # 1xx heads before the answer, as received
+    unparsed: bool = False  # refused by the crawler's parser: ``body`` is all that came
 
     @property
     def transferred_sha256(self) -> str | None:
@@ -104,6 +114,18 @@ class RawHead(StatusAndHeaders):
 
     def compute_headers_buffer(self, header_filter=None) -> None:
         """Keep the bytes as received."""
+
+
+def warcio_split(raw: bytes) -> int:
+    """Where warcio's reader ends the HTTP head of a response record whose block is
+    ``raw`` (however malformed): what follows is the payload it digests and replays."""
+    stream = BytesIO(raw)
+    try:
+        loader = ArcWarcRecordLoader(verify_http=False)
+        loader.load_http_headers("response", "http:", stream, len(raw))
+    except (EOFError, StatusAndHeadersParserException, ValueError):
+        return 0
+    return stream.tell()
 
 
 def head_end(raw: bytes, start: int = 0) -> int:

@@ -18,7 +18,12 @@ answer's bytes as received (its head, then the body with chunked framing and tra
 to ``request.meta["lifeboat_wire"]`` as an ``archive.wire.WireExchange`` (with the peer IP,
 the time sent and, over TLS, the connection's ``TlsFacts``), or, when the download fails
 after the head arrived (size limit, timeout, data loss raised), on the exception as
-``lifeboat_wire`` with ``truncated`` set. A body that ends with a reset is data loss even
+``lifeboat_wire`` with ``truncated`` set. An answer llhttp refuses (a garbage status
+line, a header line without a colon, a bad chunk size) or one cut off in its head is
+evidence too: every byte received, as an ``unparsed`` ``WireExchange`` on the exception
+(or, past the head, the usual one without ``truncated``). 1xx interim heads (100
+Continue, 103 Early Hints) go to ``WireExchange.interim``; Scrapy sees the final answer.
+A body that ends with a reset is data loss even
 without ``Content-Length``; a clean close ends an HTTP/1.0 body. Chunk framing and trailers
 count against ``MAX_FRAMING``. A request with meta ``lifeboat_spool`` (media) whose answer
 passes ``SPOOL_AT`` keeps its body in an unnamed temporary file (``LIFEBOAT_SPOOL_DIR``)
@@ -321,6 +326,7 @@ class _HttpConnection(asyncio.Protocol):
         start = final_message_start(raw) if self.had_informational else 0
         end = head_end(raw, start)
         self.spool_head = raw[start:end]
+        self.spool_interim = raw[:start]
         self.spool = tempfile.TemporaryFile(dir=self.spool_dir)
         self.spool.write(memoryview(raw)[end:])
         self.raw_hash = hashlib.sha256(memoryview(raw)[end:])
@@ -328,14 +334,28 @@ class _HttpConnection(asyncio.Protocol):
         self.raw = []
         self.chunks = []
 
-    def wire(self, url: str, truncated: str | None = None) -> tuple[WireExchange, bytes]:
+    def unparsed_wire(self, url: str, truncated: str | None) -> WireExchange:
+        """An answer with no head llhttp accepted (refused, or cut off in its head): every
+        byte received, 1xx heads included, as one block that nothing here parsed."""
+        raw = b"".join(self.raw)
+        return WireExchange(
+            url=url, request=self.request_bytes, response_head=b"", body=raw,
+            status=self.parser.get_status_code(), payload_sha256="", payload_size=0,
+            sent_at=self.sent_at,
+            ip_address=str(self.ip_address) if self.ip_address is not None else None,
+            truncated=truncated, tls=self.tls, unparsed=True)
+
+    def wire(self, url: str, truncated: str | None = None,
+             as_sent: bool = False) -> tuple[WireExchange, bytes]:
         """The exchange as bytes (the answer's own head and what followed it, no bytes
-        of a next message) and the body Scrapy gets (empty when it stayed on disk)."""
+        of a next message) and the body Scrapy gets (empty when it stayed on disk).
+        ``as_sent``: the payload is the bytes after the head, not de-chunked (the body
+        was refused or cut at a limit)."""
         flags = self.flags or ()
         if truncated is None and "dataloss" in flags:
             truncated = "disconnect"
         if self.spool is not None:
-            head, rest = self.spool_head, b""
+            head, rest, interim = self.spool_head, b"", self.spool_interim
             size = self.raw_size - len(head)
             if self.excess and self.declared is not None and not self.chunked \
                     and size > self.declared:
@@ -354,8 +374,9 @@ class _HttpConnection(asyncio.Protocol):
             if self.excess or self.is_head:
                 end = _message_end(raw, end_of_head, self)
             head = raw[start:end_of_head] if start or end_of_head < len(raw) else raw
+            interim = raw[:start] if start else b""
             rest = raw[end_of_head:end]
-            body = b"".join(self.chunks) if self.chunked and truncated != "length" else rest
+            body = b"".join(self.chunks) if self.chunked and not as_sent else rest
             if self.is_head:
                 body = b""
             payload_sha = hashlib.sha256(body).hexdigest()
@@ -373,7 +394,7 @@ class _HttpConnection(asyncio.Protocol):
             ip_address=str(self.ip_address) if self.ip_address is not None else None,
             chunked=self.chunked, truncated=truncated, body_file=self.spool, body_size=size,
             body_sha256=body_sha, content_type=content_type,
-            protocol=f"HTTP/{self.parser.get_http_version()}", tls=self.tls)
+            protocol=f"HTTP/{self.parser.get_http_version()}", tls=self.tls, interim=interim)
         self.spool = None  # the WireExchange owns and closes it
         return wire, body
 
@@ -413,6 +434,21 @@ class _HttpConnection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+
+def _truncated(exc: Exception) -> str | None:
+    """WARC-Truncated of an answer whose download failed after bytes came: none when
+    llhttp refused it (the record holds what came up to the refusal and no more is read)."""
+    kind = _TRUNCATED.get(type(exc))
+    if kind is not None:
+        return kind
+    wrapper = exc.__cause__
+    reason = wrapper.reasons[0].value if isinstance(wrapper, ResponseFailed) else None
+    if isinstance(reason, ParseError):
+        return None
+    if reason is None or isinstance(reason, ConnectionDone) and " over " in str(reason):
+        return "length"  # over the size limit, the head or framing limits
+    return "disconnect"  # the connection ended in the head
 
 
 def _message_end(raw: bytes, end_of_head: int, conn: _HttpConnection) -> int:
@@ -501,8 +537,12 @@ class LeanHttpDownloadHandler(BaseDownloadHandler):
             except BaseException as exc:  # failed, timed out or cancelled: never reused
                 conn.close()
                 if conn.head_done and isinstance(exc, Exception):  # what came is evidence
+                    kind = _truncated(exc)
                     exc.lifeboat_wire = conn.wire(  # type: ignore[attr-defined]
-                        url, _TRUNCATED.get(type(exc), "length"))[0]
+                        url, kind, as_sent=kind in (None, "length"))[0]
+                elif conn.got_bytes and isinstance(exc, Exception):  # refused, cut in the head
+                    exc.lifeboat_wire = conn.unparsed_wire(  # type: ignore[attr-defined]
+                        url, _truncated(exc))
                 else:
                     conn.discard()
                 raise

@@ -19,7 +19,7 @@ from warcio.checker import Checker
 
 import hostile_server as hs
 from archive.reader import open_record
-from crawl_helpers import ROOT, loopback_profile, rows, run_profile
+from crawl_helpers import ROOT, loopback_profile, rows, run_profile, warc_blocks
 from spiders.profile import ProfileError, parse_profile
 
 pytestmark = pytest.mark.timeout(120)
@@ -272,6 +272,13 @@ def test_garbage_status_line(job):
     state_, attempts, status, reason = state(job, "garbage-status")
     assert (state_, attempts, status) == ("failed", 2, None)
     assert reason.startswith("DownloadFailedError: ParseError: ('non-integer status code'")
+    ids = rows(job, "SELECT warc_record_id, status FROM captures WHERE url LIKE ?",
+               (f"%/item/{hs.case_id('garbage-status')}",))
+    assert len(ids) == 2 and {status for _, status in ids} == {None}  # each attempt archived
+    blocks = {h.get_header("WARC-Record-ID"): b
+              for h, b in warc_blocks(sorted((job / "warc").glob("*.warc.gz")))}
+    for record_id, _ in ids:  # as received
+        assert blocks[record_id] == b"HTTP/1.1 OK-ISH maybe\r\n\x00\x01garbage\r\n\r\n{}"
     assert state(job, case="ok")[0] == "archived"  # and the crawl went on
 
 

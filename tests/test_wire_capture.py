@@ -27,7 +27,8 @@ import pytest
 
 from archive.reader import open_record
 from crawl_helpers import ROOT, loopback_profile, profile_args, rows, run_profile, warc_blocks
-from wire_server import ANSWERS, NAMES, RESET, STATIC, WireServer, body, case_path
+from wire_server import (ANSWERS, INTERIM, NAMES, REFUSED, RESET, STATIC, WireServer, body,
+                         case_path)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -95,6 +96,56 @@ def test_resets_mid_body_are_data_loss_archived_as_truncated(wire):
         item = str(NAMES.index(name) + 1)
         state, reason = rows(job, "SELECT state, reason FROM ledger WHERE id = ?", (item,))[0]
         assert state == "failed" and reason.startswith("truncated"), (name, reason)
+
+
+def test_interim_answers_are_kept_in_their_own_record(wire):
+    """1xx heads (100 Continue, 103 Early Hints) come before the answer: the response
+    record's block is the final answer (warcio would read a block starting with a 1xx as
+    status 100, and pywb replay it so), the 1xx heads are a metadata record concurrent to
+    it, byte for byte; together they are everything the server sent."""
+    job, _ = wire
+    responses = blocks_by_url(job_warcs(job), "response")
+    interims = {h.get_header("WARC-Concurrent-To"): (h, b) for h, b in warc_blocks(job_warcs(job))
+                if h.get_header("Content-Type") == "application/http; msgtype=response"
+                and h.get_header("WARC-Type") == "metadata"}
+    assert len(interims) == len(INTERIM)
+    for name, count in INTERIM.items():
+        ((headers, block),) = responses[case_path(name)]
+        meta, interim = interims[headers.get_header("WARC-Record-ID")]
+        assert meta.get_header("WARC-Target-URI") is None  # pywb would replay it for the URL
+        assert interim + block == ANSWERS[name], name
+        assert interim.count(b"HTTP/1.1 1") == count and block.startswith(b"HTTP/1.1 200 OK")
+        assert rows(job, "SELECT status, payload_sha256 FROM captures WHERE url LIKE ?",
+                    (f"%{case_path(name)}",)) == [(200, hashlib.sha256(body(name)).hexdigest())]
+        item = str(NAMES.index(name) + 1)
+        assert rows(job, "SELECT state FROM ledger WHERE id = ?", (item,)) == [("archived",)]
+
+
+def test_refused_answers_are_archived_as_received(wire):
+    """Answers llhttp refuses (a garbage status line, no HTTP at all, a header line
+    without a colon, a bad chunk size) and one cut off in its head: each attempt is a
+    response record whose block is the bytes the server sent, its request record linked
+    to it, a captures row names it, and the item is failed with the parser's reason."""
+    job, _ = wire
+    responses = blocks_by_url(job_warcs(job), "response")
+    requests = blocks_by_url(job_warcs(job), "request")
+    for name, why in REFUSED.items():
+        item = str(NAMES.index(name) + 1)
+        state, reason, attempts = rows(
+            job, "SELECT state, reason, attempts FROM ledger WHERE id = ?", (item,))[0]
+        assert state == "failed" and why in reason, (name, reason)
+        found = responses[case_path(name)]
+        assert len(found) == attempts == 2, name  # retried once: both attempts archived
+        ids = set()
+        for headers, block in found:
+            assert block == ANSWERS[name], name
+            truncated = headers.get_header("WARC-Truncated")
+            assert truncated == ("disconnect" if name == "head-cut-off" else None), name
+            ids.add(headers.get_header("WARC-Record-ID"))
+        assert {h.get_header("WARC-Concurrent-To") for h, _ in requests[case_path(name)]} == ids
+        captured = rows(job, "SELECT warc_record_id, warc_type FROM captures WHERE url LIKE ?",
+                        (f"%{case_path(name)}",))
+        assert {rid for rid, _ in captured} == ids and {t for _, t in captured} == {"response"}
 
 
 def test_request_blocks_are_the_bytes_received(wire):
@@ -199,7 +250,8 @@ def test_pywb_replays_the_payloads(wire, tmp_path):
                 time.sleep(0.2)
         urls = dict(rows(job, "SELECT url, url FROM captures WHERE status = 200"))
         for name in ("reason-phrase", "lower-case-names", "chunked-trailers", "chunked-plain",
-                     "utf8-header", "http10-close", "http11-close", "bare-lf", "binary-body"):
+                     "utf8-header", "http10-close", "http11-close", "bare-lf", "binary-body",
+                     "continue-100", "early-hints-103"):  # the final answer, not a 1xx
             url = next(u for u in urls if u.endswith(case_path(name)))
             with urllib.request.urlopen(f"{base}/2id_/{url}", timeout=30) as answer:
                 replayed = answer.read()

@@ -65,11 +65,33 @@ ANSWERS: dict[str, bytes] = {
                         + body("reset-no-length")[:12]),
     "reset-chunked": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                       b"%x\r\n" % len(body("reset-chunked")) + body("reset-chunked")[:12]),
+    # 1xx interim answers before the answer: kept, the final answer is what rows see
+    "continue-100": (b"HTTP/1.1 100 Continue\r\n\r\n"
+                     + _length(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: {n}\r\n\r\n", body("continue-100"))),
+    "early-hints-103": (b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload; as=style\r\n"
+                        b"\r\nHTTP/1.1 103 Early Hints\r\nLink: </f.woff2>; rel=preload\r\n\r\n"
+                        + _length(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                  b"Content-Length: {n}\r\n\r\n", body("early-hints-103"))),
+    # answers llhttp refuses, or cut off in the head: archived as received all the same
+    "garbage-status": b"HTTP/1.1 2x0 Weird\r\nContent-Length: 4\r\n\r\nnope",
+    "not-http": b"SSH-2.0-OpenSSH_9.6\r\nProtocol mismatch.\n",
+    "no-colon": _length(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        b"This line has no colon\r\nContent-Length: {n}\r\n\r\n", body("no-colon")),
+    "bad-chunk-size": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+                       + body("bad-chunk-size") + b"\r\n0\r\n\r\n"),
+    "head-cut-off": b"HTTP/1.1 200 OK\r\nContent-Type: appl",
 }
 NAMES = list(ANSWERS)
 RESET = {"reset-no-length", "reset-chunked"}
+INTERIM = {"continue-100": 1, "early-hints-103": 2}  # how many 1xx heads come first
+# refused or cut off: item failed, every attempt archived as received (ledger reason)
+REFUSED = {"garbage-status": "non-integer status code", "not-http": "ParseError",
+           "no-colon": "ParseError", "bad-chunk-size": "ParseError",
+           "head-cut-off": "ConnectionDone"}
 # answered the same by lifeboat and by wget (resets are retried: two answers each)
-STATIC = [name for name in NAMES if name not in RESET]
+STATIC = [name for name in NAMES if name not in RESET and name not in INTERIM
+          and name not in REFUSED]
 
 
 def case_path(name: str) -> str:
