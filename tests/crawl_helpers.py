@@ -60,6 +60,17 @@ def run_profile(profile_text: str, profile: Path, job_dir: Path, base: str, *ext
     return result
 
 
+def crawl_bundled(profile: str, job_dir: Path, *args: str,
+                  timeout: float = 180) -> subprocess.CompletedProcess:
+    """``python crawl.py crawl PROFILE --out JOB ARGS`` (extraction included) as a user runs
+    it; fails the test on a non-zero exit."""
+    result = subprocess.run([sys.executable, str(ROOT / "crawl.py"), "crawl", profile,
+                             "--out", str(job_dir), *args],
+                            cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
 def count_events(job_dir: Path, event: str) -> int:
     log = job_dir / "logs" / "requests.log"
     if not log.is_file():

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from crawl_helpers import rows
+from crawl_helpers import crawl_bundled, rows
 from datasette_plugins.prepare import prepare_file
 from datasette_plugins.serve import make_datasette
 from real_platforms.common import NotInstalled, Photo, served
@@ -45,11 +45,7 @@ def job(wiki: Wiki, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``lifeboat crawl mediawiki`` over every page and revision ID, ExifTool included."""
     last = max([p.id for p in wiki.pages] + list(wiki.revisions)) + 2
     job_dir = tmp_path_factory.mktemp("mediawiki-job") / "job"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "crawl.py"), "crawl", "mediawiki", "--out", str(job_dir),
-         "--var", f"api={wiki.url}/api.php", "--ids", f"1-{last}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stdout + result.stderr
+    crawl_bundled("mediawiki", job_dir, "--var", f"api={wiki.url}/api.php", "--ids", f"1-{last}")
     prepare_file(job_dir / "archive.db")
     return job_dir
 

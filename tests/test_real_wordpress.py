@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from crawl_helpers import rows
+from crawl_helpers import crawl_bundled, rows
 from datasette_plugins.prepare import prepare_file
 from datasette_plugins.serve import make_datasette
 from real_platforms.common import NotInstalled, served
@@ -44,11 +44,8 @@ def site(tmp_path_factory: pytest.TempPathFactory):
 def job(site: WordPressSite, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``lifeboat crawl wordpress`` over every ID WordPress used, ExifTool included."""
     job_dir = tmp_path_factory.mktemp("wordpress-job") / "job"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "crawl.py"), "crawl", "wordpress", "--out", str(job_dir),
-         "--var", f"instance={site.url}", "--ids", f"1-{site.last_id + 2}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stdout + result.stderr
+    crawl_bundled("wordpress", job_dir, "--var", f"instance={site.url}",
+                  "--ids", f"1-{site.last_id + 2}")
     prepare_file(job_dir / "archive.db")
     return job_dir
 
