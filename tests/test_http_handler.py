@@ -234,6 +234,37 @@ async def test_chunked_1xx_no_length_head_and_no_body_statuses():
     assert server.connections == 3
 
 
+@pytest.mark.parametrize("spooled", [False, True])
+async def test_interim_heads_are_kept_apart_from_the_answer(spooled, monkeypatch):
+    """1xx heads go to ``WireExchange.interim`` byte for byte, in memory or with a body
+    spooled to disk; the answer's head and body are the rest of what the server sent."""
+    interim = (b"HTTP/1.1 100 Continue\r\n\r\n"
+               b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n")
+    payload = bytes(range(256)) * 64
+    final = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload
+
+    async def reply(path, writer):  # the body in two parts: it passes SPOOL_AT unfinished
+        writer.write(interim + final[:2048])
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(final[2048:])
+        return True
+
+    if spooled:
+        monkeypatch.setattr("spiders.http_handler.SPOOL_AT", 1024)
+    async with RawServer(reply) as server:
+        request = Request(server.url("/x"), meta={"lifeboat_spool": spooled})
+        lean = handler()
+        response = await lean.download_request(request)
+        await lean.close()
+    wire = request.meta["lifeboat_wire"]
+    body = wire.body_file.read() if spooled else wire.body
+    wire.close()
+    assert (wire.interim, wire.response_head + body) == (interim, final)
+    assert (response.status, wire.status) == (200, 200)
+    assert response.body == (b"" if spooled else payload)
+
+
 async def test_connection_close_and_stray_bytes_end_the_connection():
     async def reply(path, writer):
         if path == "/close":  # says close, but leaves the socket open: the client closes
@@ -264,6 +295,9 @@ async def test_garbage_status_line_and_refused_connection():
             await fetch(server.url("/x"))
     assert error_state(garbage.value, None)[1].startswith(
         "DownloadFailedError: ParseError: ('non-integer status code'")
+    wire = garbage.value.lifeboat_wire  # the bytes received, for the WARC
+    assert wire.unparsed and wire.truncated is None and wire.status == 0
+    assert wire.body == b"HTTP/1.1 OK-ISH maybe\r\n\x00\x01garbage\r\n\r\n{}"
     with pytest.raises(DownloadConnectionRefusedError):
         await fetch(server.url("/gone"))  # the server is closed: nothing listens there
 
