@@ -5,7 +5,11 @@ WireExchange``: the request and response bytes, URL, peer IP, time, TLS) and wri
 ``response`` record (or a ``revisit`` record when the same payload is already archived in
 this job) whose block is the response bytes as received, a ``request`` record whose block
 is the request bytes as sent (``WARC-Concurrent-To`` the response), and, for the first
-exchange of a TLS connection, a ``metadata`` record with the peer's certificate chain.
+exchange of a TLS connection, a ``metadata`` record with the peer's certificate chain;
+1xx heads received before the answer are a ``metadata`` record of their own (neither has
+a WARC-Target-URI: pywb would replay it for the URL). An answer the crawler's parser
+refused (``WireExchange.unparsed``) is a ``response`` record whose block is every byte
+received, its head split where warcio's reader splits it.
 warcio builds every record; the HTTP heads are handed to it as ``RawHead`` so that it
 writes them byte for byte. ``WARC-Payload-Digest`` covers the bytes after the head as
 received (chunked framing included), as warcio, wget and pywb compute and check it.
@@ -175,9 +179,11 @@ def build_records(builder: Sha256WARCWriter, exchange: WireExchange, original: O
                         "WARC-Concurrent-To": record_id}
             if exchange.ip_address:
                 metadata["WARC-IP-Address"] = exchange.ip_address
-            cert = builder.create_warc_record(exchange.url, "metadata", payload=BytesIO(pem),
+            cert = builder.create_warc_record(None, "metadata", payload=BytesIO(pem),  # no URI:
                                               length=len(pem), warc_headers_dict=metadata,
                                               warc_content_type=CERTIFICATE_CHAIN)
+            # pywb indexes a metadata record under its WARC-Target-URI and replayed the
+            # chain instead of the answer when its type sorted first (image/*, text/*)
             _tls_headers(cert, exchange)
             records.append(cert)
     return records
