@@ -251,7 +251,10 @@ def test_map_shows_land_offline_from_the_bundled_basemap(desk, page):
     page.on("request", lambda request: requested.append(request.url))
     page.goto(f"{url}/archive/geotagged_media")
     page.wait_for_selector(".leaflet-marker-icon", timeout=20000)
-    page.wait_for_function("() => document.querySelectorAll('.leaflet-tile-loaded').length >= 4",
+    # the cluster map zooms to its markers after the first tiles load, and Leaflet fades new
+    # tiles in: wait until every tile of the current zoom has loaded
+    page.wait_for_function("() => document.querySelectorAll('.leaflet-tile-loaded').length >= 4"
+                           " && !document.querySelector('.leaflet-tile:not(.leaflet-tile-loaded)')",
                            timeout=20000)
     map_box = page.locator("#lifeboat-map .leaflet-container").bounding_box()
     assert map_box["y"] < 200  # the map is first on its page, under the title
@@ -260,11 +263,20 @@ def test_map_shows_land_offline_from_the_bundled_basemap(desk, page):
     assert all(urlsplit(u).hostname in ("127.0.0.1", "localhost") for u in requested)
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "desk-map.png"
-    page.locator("#lifeboat-map .leaflet-container").screenshot(path=str(shot))
-    pixels = Image.open(shot).convert("RGB")
-    colours = {c: n for n, c in pixels.getcolors(maxcolors=1 << 24)}
-    area = pixels.width * pixels.height
-    assert colours.get(OSM_LAND, 0) > area / 20 and colours.get(OSM_SEA, 0) > area / 20
+
+    def land_and_sea() -> tuple[int, int, int]:
+        page.locator("#lifeboat-map .leaflet-container").screenshot(
+            path=str(shot), animations="disabled")
+        pixels = Image.open(shot).convert("RGB")
+        colours = {c: n for n, c in pixels.getcolors(maxcolors=1 << 24)}
+        return colours.get(OSM_LAND, 0), colours.get(OSM_SEA, 0), pixels.width * pixels.height
+
+    deadline = time.monotonic() + 20  # a tile drawn late (fade-in, busy machine) still counts
+    land, sea, area = land_and_sea()
+    while not (land > area / 20 and sea > area / 20) and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        land, sea, area = land_and_sea()
+    assert land > area / 20 and sea > area / 20, f"land {land}, sea {sea} of {area} pixels"
 
 
 def drawn_counts(page, selector: str) -> list[int]:
