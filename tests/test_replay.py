@@ -9,6 +9,7 @@ demo platform serves, including for URLs archived as revisit records.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -19,6 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -80,15 +82,11 @@ def job(tmp_path_factory, demo_platform) -> Path:
     return job_dir
 
 
-@pytest.fixture(scope="module")
-def wayback(job, tmp_path_factory) -> str:
-    """pywb's `wayback` on a loopback port over the job's CDXJ and WARCs; its base URL."""
+@contextlib.contextmanager
+def wayback_in(home: Path) -> Iterator[str]:
+    """pywb's `wayback` on a loopback port, run in ``home`` (its config.yaml or
+    collections); yields its base URL and stops it afterwards."""
     venv = pywb_venv()
-    home = tmp_path_factory.mktemp("pywb")
-    (home / "config.yaml").write_text(
-        f"collections:\n  {COLLECTION}:\n"
-        f"    index_paths: {job / 'indexes' / 'index.cdxj'}\n"
-        f"    archive_paths: {job / 'warc'}/\n", encoding="utf-8")
     port = free_port()
     log = open(home / "wayback.log", "wb")
     server = subprocess.Popen([str(venv / "bin" / "wayback"), "-b", "127.0.0.1", "-p", str(port)],
@@ -109,6 +107,18 @@ def wayback(job, tmp_path_factory) -> str:
         server.terminate()
         server.wait(timeout=20)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def wayback(job, tmp_path_factory) -> Iterator[str]:
+    """pywb's `wayback` on a loopback port over the job's CDXJ and WARCs; its base URL."""
+    home = tmp_path_factory.mktemp("pywb")
+    (home / "config.yaml").write_text(
+        f"collections:\n  {COLLECTION}:\n"
+        f"    index_paths: {job / 'indexes' / 'index.cdxj'}\n"
+        f"    archive_paths: {job / 'warc'}/\n", encoding="utf-8")
+    with wayback_in(home) as base:
+        yield base
 
 
 def replay_url(wayback: str, job: Path, capture_url: str) -> str:

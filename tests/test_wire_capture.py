@@ -227,7 +227,7 @@ def test_wget_archives_the_same_blocks(wire, tmp_path):
 @contextlib.contextmanager
 def pywb_serving(warcs: list[Path], tmp_path: Path):
     """pywb's wayback serving ``warcs``; yields its collection's base URL."""
-    from test_replay import COLLECTION, fetch, free_port, pywb_venv
+    from test_replay import COLLECTION, pywb_venv, wayback_in
 
     venv = pywb_venv()
     subprocess.run([str(venv / "bin" / "wb-manager"), "init", COLLECTION], cwd=tmp_path,
@@ -235,26 +235,8 @@ def pywb_serving(warcs: list[Path], tmp_path: Path):
     subprocess.run([str(venv / "bin" / "wb-manager"), "add", COLLECTION,
                     *map(str, warcs)], cwd=tmp_path, check=True, capture_output=True,
                    timeout=120)
-    port = free_port()
-    log = open(tmp_path / "wayback.log", "wb")
-    server = subprocess.Popen([str(venv / "bin" / "wayback"), "-b", "127.0.0.1", "-p", str(port)],
-                              cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/{COLLECTION}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, (tmp_path / "wayback.log").read_text()
-            try:
-                fetch(f"http://127.0.0.1:{port}/")
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
+    with wayback_in(tmp_path) as base:
+        yield f"{base}/{COLLECTION}"
 
 
 def test_pywb_replays_the_payloads(wire, tmp_path):
