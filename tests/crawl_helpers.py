@@ -60,13 +60,17 @@ def run_profile(profile_text: str, profile: Path, job_dir: Path, base: str, *ext
     return result
 
 
+def lifeboat(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``python crawl.py ARGS`` as a user runs it; the caller judges the exit code."""
+    return subprocess.run([sys.executable, str(ROOT / "crawl.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def crawl_bundled(profile: str, job_dir: Path, *args: str,
                   timeout: float = 180) -> subprocess.CompletedProcess:
-    """``python crawl.py crawl PROFILE --out JOB ARGS`` (extraction included) as a user runs
-    it; fails the test on a non-zero exit."""
-    result = subprocess.run([sys.executable, str(ROOT / "crawl.py"), "crawl", profile,
-                             "--out", str(job_dir), *args],
-                            cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    """``python crawl.py crawl PROFILE --out JOB ARGS`` (extraction included); fails the
+    test on a non-zero exit."""
+    result = lifeboat("crawl", profile, "--out", str(job_dir), *args, timeout=timeout)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 

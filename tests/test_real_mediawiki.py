@@ -14,20 +14,17 @@ import csv
 import hashlib
 from html import escape
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from crawl_helpers import crawl_bundled, rows
+from crawl_helpers import crawl_bundled, lifeboat, rows
 from datasette_plugins.prepare import prepare_file
 from datasette_plugins.serve import make_datasette
 from real_platforms.common import NotInstalled, Photo, served
 from real_platforms.mediawiki import EDITS, Page, Wiki, mediawiki_site
 from spiders.profile import load_profile
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -151,9 +148,7 @@ def test_mediawiki_served_each_original_once_and_no_deleted_file(wiki: Wiki,
 def test_csv_export_has_every_original_with_gps_under_its_file_page(wiki: Wiki, job: Path,
                                                                      tmp_path: Path) -> None:
     out = tmp_path / "media.csv"
-    result = subprocess.run([sys.executable, str(ROOT / "crawl.py"), "export", str(job),
-                             "--format", "csv", "-o", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = lifeboat("export", str(job), "--format", "csv", "-o", str(out))
     assert result.returncode == 0, result.stderr
     with open(out, newline="", encoding="utf-8") as fh:
         exported = {(row["post_id"], row["media_url"]): row for row in csv.DictReader(fh)}
@@ -190,8 +185,7 @@ async def test_evidence_page_of_an_original_names_its_file_page(wiki: Wiki, ds) 
 
 
 def test_the_job_verifies(job: Path) -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "crawl.py"), "verify", str(job)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = lifeboat("verify", str(job))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -204,9 +198,8 @@ def test_the_bundled_profile_needs_only_the_api_variable() -> None:
 def test_lifeboat_try_shows_a_page_the_files_it_credits_and_a_hidden_revision(
         wiki: Wiki) -> None:
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, str(ROOT / "crawl.py"), "try", "mediawiki",
-                               *args, "--var", f"api={wiki.url}/api.php"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        return lifeboat("try", "mediawiki", *args, "--var", f"api={wiki.url}/api.php",
+                        timeout=120)
     march = wiki.page("March")
     shown = run(str(march.id))
     assert shown.returncode == 0, shown.stdout + shown.stderr

@@ -14,20 +14,17 @@ import csv
 import hashlib
 import re
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from crawl_helpers import crawl_bundled, rows
+from crawl_helpers import crawl_bundled, lifeboat, rows
 from datasette_plugins.prepare import prepare_file
 from datasette_plugins.serve import make_datasette
 from real_platforms.common import NotInstalled, served
 from real_platforms.wordpress import Post, WordPressSite, wordpress_site
 from spiders.profile import load_profile
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -161,9 +158,7 @@ def test_wordpress_served_each_original_once_and_nothing_hidden(site: WordPressS
 def test_csv_export_has_every_original_with_gps_under_its_post(site: WordPressSite, job: Path,
                                                                tmp_path: Path) -> None:
     out = tmp_path / "media.csv"
-    result = subprocess.run([sys.executable, str(ROOT / "crawl.py"), "export", str(job),
-                             "--format", "csv", "-o", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = lifeboat("export", str(job), "--format", "csv", "-o", str(out))
     assert result.returncode == 0, result.stderr
     with open(out, newline="", encoding="utf-8") as fh:
         exported = {(row["post_id"], row["media_url"]): row for row in csv.DictReader(fh)}
@@ -197,8 +192,7 @@ async def test_evidence_page_of_an_original_names_its_post(site: WordPressSite, 
 
 
 def test_the_job_verifies(job: Path) -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "crawl.py"), "verify", str(job)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = lifeboat("verify", str(job))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -210,9 +204,8 @@ def test_the_bundled_profile_needs_only_the_instance_variable() -> None:
 
 def test_lifeboat_try_shows_one_post_and_the_attachments_it_credits(site: WordPressSite) -> None:
     def run(post: Post) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, str(ROOT / "crawl.py"), "try", "wordpress",
-                               str(post.id), "--var", f"instance={site.url}"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        return lifeboat("try", "wordpress", str(post.id), "--var", f"instance={site.url}",
+                        timeout=120)
     eiffel, protected = site.post("eiffel"), site.post("protected")
     shown = run(eiffel)
     assert shown.returncode == 0, shown.stdout + shown.stderr
