@@ -4,8 +4,8 @@ Rows are buffered in memory and written in one sqlite-utils transaction per batc
 (every ``batch_size`` rows or ``max_delay`` seconds, and at close), so a kill loses at
 most the last uncommitted batch, and resuming refetches exactly those IDs. The tables are
 made by sqlite-utils (``metadata.schema``); rows go in with ``executemany`` on one prepared
-statement per table (sqlite-utils' ``insert_all`` converted every value in Python first:
-about 0.05 ms per crawled item, bench/README.md section 1).
+statement per table (sqlite-utils' ``insert_all`` converted every value in Python first;
+bench/README.md, section 1).
 
 A capture made for an item is held back until the spider's result for that item
 arrives and claims it, so a capture row is always committed together with the ledger

@@ -4,8 +4,8 @@ Files are named ``<prefix>-<UTC timestamp>-<serial>.warc.gz`` in the job's ``war
 directory; the serial continues across runs. Each file starts with a ``warcinfo`` record.
 Records are built and written by warcio (digests are SHA-256); the file is flushed after
 every exchange so a kill loses at most the exchange being written. Each record is its own
-gzip member, compressed by ISA-L (``isal``): zlib's set-up of a fresh compressor per member
-cost about 30 us a record, ISA-L's about 4 us, for sizes within 1% of zlib's level 9.
+gzip member, compressed by ISA-L (``isal``): zlib sets up a fresh compressor per member,
+ISA-L does so far more cheaply, for sizes close to zlib's level 9 (bench/README.md, section 1).
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ SETTINGS = {
     "facet_time_limit_ms": 1000,
     "default_page_size": 50,
     # Datasette's facet suggestions run a query or two per column on every table page
-    # and JSON request (up to 0.5 s on a million posts); the configured facets and each
-    # column's "Facet by this" stay
+    # and JSON request (slow on a large archive: bench/README.md, section 5); the
+    # configured facets and each column's "Facet by this" stay
     "suggest_facets": False,
 }
 

@@ -179,7 +179,7 @@ order by captured_at_utc
 """,
     },
     # CROSS JOIN keeps SQLite's join order: from the geotagged media out to their posts,
-    # not through every post by author (2.5 -> 1.2-1.6 s on 1M posts / 100k geotagged media)
+    # not through every post by author (faster: bench/README.md, section 5)
     "authors_by_geotagged_media": {
         "title": "Authors ranked by geotagged media",
         "description": "Authors by the number of distinct geotagged photos and videos "

@@ -30,7 +30,7 @@ class Spooled:
 def use_fast_inflate() -> None:
     """Have warcio inflate gzip with ISA-L (python-isal) when it is installed.
 
-    The same bytes, sooner (reading and hashing a 92 MB WARC: 0.23 -> 0.17 s of CPU):
+    The same bytes, sooner (bench/README.md, "Extraction, in detail"):
     decompression is the largest cost lifeboat adds to ExifTool's. warcio looks its
     decompressors up in this table (it adds brotli the same way); without isal, zlib stays.
     """

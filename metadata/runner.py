@@ -13,16 +13,16 @@ Options, and why:
 - ``-n``: numbers, not prose (decimal degrees, metres, seconds).
 - ``-e``: no Composite tags. They are ExifTool's derivations (GPSPosition, ImageSize,
   LensID, SubSecDateTimeOriginal, DOF, ThumbnailImage's binary placeholder...), not bytes
-  of the file, and building some 40 of them per file was about 30 % of ExifTool's time
-  (interleaved runs on the corpus x 5, median of 3: 2.12 -> 1.51 s). The raw tags they
+  of the file, and building some 40 of them per file was a large share of ExifTool's time
+  (bench/README.md, "Extraction, in detail"). The raw tags they
   come from stay in the record; ``metadata.composite`` derives the few the columns use.
 - ``-fast``: do not scan past the metadata for trailers. ``-fast2`` is NOT used: it stops
   at the ``mdat`` atom of MP4 / MOV / HEIC files and so loses every location and date
   stored in a ``moov`` after the media data (most phone videos, HEICs with Exif at the
   end), and it skips maker notes; the corpus tests show both.
 - ``--sort``: print tags in the order they were found. With ``-G1`` ExifTool otherwise
-  sorts every file's tags by group, looking up each tag's group again and again: about
-  4 % of its time, for the same record (a JSON object; the corpus gives equal dicts).
+  sorts every file's tags by group, looking up each tag's group again and again, time
+  spent for the same record (a JSON object; the corpus gives equal dicts).
 - ``-api LargeFileSupport=1``: read past 2 GB atoms in long videos (costs nothing
   measurable on small files, so it is not worth deciding per file).
 

@@ -163,7 +163,7 @@ INDEXES: list[tuple[str, list[str], bool]] = [
 # Indexes only readers use (Datasette's posts facets, media streamed by SHA-256, captures
 # looked up by URL) are built when the archive is first opened for reading, not kept
 # current row by row while a crawl writes (``open_db(..., reading_indexes=False)``): that
-# cost ~0.035 ms of CPU per archived record, 4% of a crawl (bench/README.md, section 1).
+# cost CPU on every archived record (bench/README.md, section 1).
 # Once built, later crawls of the job keep them current.
 READING_INDEXES: list[tuple[str, list[str], bool]] = [
     ("captures", ["url"], False),

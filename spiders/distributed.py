@@ -6,7 +6,7 @@ until none are left, and writes its own shard job directory (WARCs named after t
 worker, ``archive.db``). ``lifeboat merge`` (``archive.merge``) joins the shards.
 scrapy-redis provides the Redis connection (``REDIS_URL``); each worker keeps Scrapy's
 in-memory scheduler, because scrapy-redis' Scheduler costs two blocking Redis round trips
-per request (measured: 35% slower) and the leased chunks, not the per-worker request
+per request (bench/README.md, section 6) and the leased chunks, not the per-worker request
 queue, are what survives a crash.
 Politeness is shared through Redis too (``spiders.shared_politeness``).
 """

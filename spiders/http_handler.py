@@ -1,6 +1,6 @@
 """A lean HTTP/1.1 download handler for lifeboat's crawls: asyncio + httptools (llhttp).
 
-Scrapy's default handler drives Twisted's HTTP client, about 0.6 ms of CPU per request on
+Scrapy's default handler drives Twisted's HTTP client, the largest CPU cost per request on
 this kind of crawl (bench/README.md, section 1). ``LeanHttpDownloadHandler`` speaks
 HTTP/1.1 with asyncio protocols and llhttp as the response parser and keeps a keep-alive
 pool per (scheme, host, port); the rest of Scrapy and lifeboat see the same Response.

@@ -7,8 +7,9 @@ Each response becomes one result dict, handed straight to the job's row store
 (``archive.store.JobStore.add_result``):
 ``{"ledger": {...}, "captures": [capture ids it claims], "post": {...}, "media": [{...}],
 "post_media": [...], "queued": [(item type, id, when), ...], "ledger_more": [{...}]}``.
-Results are not yielded as Scrapy items: the item path (scraper, pipeline, ``item_scraped`` signal) cost about 0.1 ms
-per answer (bench/README.md, section 1); only requests go back to Scrapy.
+Results are not yielded as Scrapy items: the item path (scraper, pipeline,
+``item_scraped`` signal) cost CPU on every answer (bench/README.md, section 1); only
+requests go back to Scrapy.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ the demo profile). Here every final answer below 500 except 429 may lower the de
 Where a host's concurrency limit is no higher than the target concurrency (an explicit
 ``--concurrency N`` sets both to N), the limit alone keeps at most the target in flight,
 and as the server slows down the rate falls with it (N / latency). AutoThrottle's usual
-floor of latency / target between two requests would only add pacing on top: measured
-against a 100 ms server at N = 32, it held the crawl to 0.69-0.78 of N / latency (every late
-timer and busy moment of the event loop is lost for good). There, normal answers halve
+floor of latency / target between two requests would only add pacing on top and hold the
+crawl well below N / latency (every late timer and busy moment of the event loop is lost
+for good; bench/README.md, section 2). There, normal answers halve
 the delay towards ``DOWNLOAD_DELAY`` instead; 429 and 5xx still raise it as above.
 """
 
