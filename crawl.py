@@ -1,6 +1,7 @@
 """lifeboat's command line: one click group, thin commands over the packages.
 
 Installed as the ``lifeboat`` command; ``python crawl.py ...`` is the same program.
+Longer command bodies live in ``cli/``; click is imported there and here only.
 Each command imports its package lazily so that ``lifeboat --help`` stays instant.
 """
 
@@ -19,16 +20,17 @@ job_dir_argument = click.argument(
 
 
 class LifeboatGroup(click.Group):
-    """The command group; a damaged archive.db is an error message, never a traceback."""
+    """The command group: the packages' errors (``LifeboatError``) and a damaged archive.db
+    are an error message and exit status 1, never a traceback."""
 
     def invoke(self, ctx: click.Context):
         import sqlite3
 
-        from metadata.exceptions import DamagedDatabase
+        from archive.exceptions import LifeboatError
 
         try:
             return super().invoke(ctx)
-        except DamagedDatabase as exc:
+        except LifeboatError as exc:
             raise click.ClickException(str(exc)) from None
         except sqlite3.DatabaseError as exc:
             from metadata.schema import is_damage
@@ -64,7 +66,7 @@ def demo(posts: int, seed: int, out: Path | None, port: int, no_serve: bool) -> 
 
         lifeboat demo --posts 500
     """
-    from demo.launch import run_demo
+    from cli.demo import run_demo
 
     run_demo(posts=posts, seed=seed, out=out, port=port, serve=not no_serve)
 
@@ -213,9 +215,10 @@ def merge(out: Path, shards: tuple[Path, ...], move: bool) -> None:
 
         lifeboat merge jobs/demo shards/w1 shards/w2
     """
-    from archive.merge import run_merge_command
+    from archive.merge import merge_shards
 
-    run_merge_command(out=out, shards=shards, move=move)
+    for line in merge_shards(out, list(shards), move).lines():
+        click.echo(line)
 
 
 @cli.command()
@@ -307,9 +310,11 @@ def verify(job_dir: Path, tsa_ca: Path | None) -> None:
 
         lifeboat verify jobs/demo --tsa-ca tsa-ca.pem
     """
-    from archive.verify import run_verify_command
+    from archive.verify import format_report, verify_job
 
-    sys.exit(run_verify_command(job_dir=job_dir, tsa_ca=tsa_ca))
+    report = verify_job(job_dir, tsa_ca=tsa_ca)
+    click.echo(format_report(report))
+    sys.exit(0 if report.ok else 1)
 
 
 @cli.command()
@@ -330,9 +335,9 @@ def seal(job_dir: Path, tsas: tuple[str, ...], timeout: float) -> None:
 
         lifeboat seal jobs/demo --tsa https://freetsa.org/tsr
     """
-    from archive.seal import run_seal_command
+    from cli.seal import run_seal
 
-    sys.exit(run_seal_command(job_dir=job_dir, tsas=tsas, timeout=timeout))
+    sys.exit(run_seal(job_dir, tsas, timeout))
 
 
 @cli.command()
@@ -351,9 +356,9 @@ def pack(job_dir: Path, sign_url: str | None, sign_token: str | None) -> None:
 
         lifeboat pack jobs/demo --sign https://signer.example.org/sign --sign-token T
     """
-    from archive.pack import run_pack_command
+    from cli.pack import run_pack
 
-    run_pack_command(job_dir=job_dir, sign_url=sign_url, sign_token=sign_token)
+    run_pack(job_dir, sign_url, sign_token)
 
 
 @cli.command()
@@ -365,9 +370,10 @@ def status(job_dir: Path) -> None:
 
         lifeboat status jobs/demo
     """
-    from archive.ledger import run_status_command
+    from archive.ledger import job_status
 
-    run_status_command(job_dir=job_dir)
+    for line in job_status(job_dir):
+        click.echo(line)
 
 
 @cli.command()

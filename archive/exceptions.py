@@ -6,7 +6,12 @@ import errno
 import sqlite3
 
 
-class ArchiveError(Exception):
+class LifeboatError(Exception):
+    """Base class of every error lifeboat's packages raise for a person to read: the CLI
+    prints the message (which says how to fix the problem) and exits 1."""
+
+
+class ArchiveError(LifeboatError):
     """Base class of the archive package's errors."""
 
 

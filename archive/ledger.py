@@ -280,15 +280,3 @@ def job_status(job_dir: Path) -> list[str]:
     warcs = sorted((Path(job_dir) / "warc").glob("*.warc.gz"))
     return lines + [f"captures: {captures} ({size / 1e6:.1f} MB of payload) "
                     f"in {len(warcs)} WARC files"]
-
-
-def run_status_command(job_dir: Path) -> None:
-    """``lifeboat status DIR``: ledger summary by state, gaps and rate."""
-    import click
-
-    try:
-        lines = job_status(job_dir)
-    except NotAJobDir as exc:
-        raise click.ClickException(str(exc)) from None
-    for line in lines:
-        click.echo(line)

@@ -26,6 +26,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archive.exceptions import ArchiveError
 from archive.job import read_job_toml, utc_now, write_job_toml
 from archive.writer import warc_files
 from metadata.schema import open_db
@@ -46,7 +47,7 @@ GROUP BY c.id
 """
 
 
-class MergeError(Exception):
+class MergeError(ArchiveError):
     """The shards cannot be merged as asked; the message says why and what to do."""
 
 
@@ -261,17 +262,3 @@ def merge_shards(out: Path, shards: list[Path], move: bool = False) -> MergeRepo
                 log.write(f"{utc_now()}\t{url}\t{filename}\t{offset}\t{record_id}\t"
                           f"same payload as capture {kept}\n")
     return report
-
-
-def run_merge_command(out: Path, shards: tuple[Path, ...], move: bool) -> None:
-    """The body of ``lifeboat merge`` (see crawl.py)."""
-    import click
-
-    from archive.exceptions import JobMismatch
-
-    try:
-        report = merge_shards(out, list(shards), move)
-    except (MergeError, JobMismatch) as exc:
-        raise click.ClickException(str(exc)) from None
-    for line in report.lines():
-        click.echo(line)

@@ -20,10 +20,10 @@ from contextlib import closing, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 from warcio.timeutils import timestamp_to_iso_date
 from wacz.main import main as wacz_main
 
+from archive.exceptions import ArchiveError
 from archive.cdxj import read_cdxj, write_cdxj
 from archive.job import warc_prefix
 from archive.verify import find_warcs, open_readonly
@@ -31,7 +31,7 @@ from archive.verify import find_warcs, open_readonly
 TITLE_TEXT_CHARS = 80
 
 
-class PackError(Exception):
+class PackError(ArchiveError):
     """Packing failed; the message says why and what to do."""
 
 
@@ -45,25 +45,6 @@ class PackResult:
     pages_are_posts: bool
     signed_by: str = ""  # the signing server's domain, with --sign
     signed_at: str = ""
-
-
-def run_pack_command(job_dir: Path, sign_url: str | None = None,
-                     sign_token: str | None = None) -> None:
-    """The CLI: pack, then say what was written."""
-    try:
-        result = pack_job(job_dir, sign_url=sign_url, sign_token=sign_token)
-    except PackError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"index: {result.cdxj} ({result.cdxj_lines} lines from {result.warcs} WARC files)")
-    kind = "one per archived post" if result.pages_are_posts else "HTML pages detected"
-    click.echo(f"WACZ:  {result.wacz} ({result.wacz.stat().st_size / 1e6:.1f} MB, "
-               f"{result.pages} pages: {kind})")
-    if result.signed_by:
-        click.echo(f"signed: by {result.signed_by} (authsign at {sign_url}), "
-                   f"time-stamped {result.signed_at}")
-        click.echo(f"check: wacz validate -f {result.wacz} --verify-auth")
-    else:
-        click.echo(f"check: wacz validate -f {result.wacz}")
 
 
 def pack_job(job_dir: Path, sign_url: str | None = None,

@@ -29,8 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-import click
-
+from archive.exceptions import ArchiveError
 from archive.tsa import (TIMEOUT, Token, TsaError, check_token, load_ca_file, read_token,
                          request_token)
 
@@ -43,7 +42,7 @@ CRAWL_TIMEOUT = 10.0  # seconds a crawl's sealer waits for a TSA (then the token
 RETRY = "retry"  # WarcSealer's queue item: ask again for queued tokens
 
 
-class SealError(Exception):
+class SealError(ArchiveError):
     """Sealing cannot start; the message says what to do."""
 
 
@@ -345,26 +344,6 @@ def describe(result: SealResult, job_dir: Path) -> list[str]:
     for url, why in result.queued:
         lines.append(f"  queued for {url} ({why}); `lifeboat seal {job_dir}` retries")
     return lines
-
-
-def run_seal_command(job_dir: Path, tsas: tuple[str, ...], timeout: float) -> int:
-    """The CLI; exit 1 if a token is still queued."""
-    try:
-        result, retried = seal_job(job_dir, list(tsas), timeout)
-    except SealError as exc:
-        raise click.ClickException(str(exc)) from None
-    queued = 0
-    for each in retried + ([result] if result else []):
-        for line in describe(each, job_dir):
-            click.echo(line)
-        queued += len(each.queued)
-    if result:
-        name = result.manifest.name
-        manifest = job_dir / SEALS / name
-        click.echo(f"check: (cd {job_dir / 'warc'} && sha256sum -c ../{SEALS}/{name})")
-        for path, _ in result.tokens:
-            click.echo(f"       openssl ts -verify -data {manifest} -in {path} -CAfile TSA-CA.pem")
-    return 1 if queued else 0
 
 
 # -- verify --------------------------------------------------------------------------

@@ -23,11 +23,13 @@ from cryptography import x509
 from rfc3161_client import (HashAlgorithm, TimestampRequestBuilder, VerificationError,
                             VerifierBuilder, decode_timestamp_response)
 
+from archive.exceptions import ArchiveError
+
 TIMEOUT = 20.0  # seconds for one TSA request
 SHA256_OID = "2.16.840.1.101.3.4.2.1"
 
 
-class TsaError(Exception):
+class TsaError(ArchiveError):
     """A TSA could not be reached, or its reply is not a valid token for the request."""
 
 

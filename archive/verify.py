@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import click
 from tqdm import tqdm
 
+from archive.exceptions import ArchiveError
 from archive.job import read_job_toml
 from archive.reader import clean_target_uri
 from archive.scan import Damage, ScannedRecord, scan_warc
@@ -41,8 +41,11 @@ PROGRESS_MIN_BYTES = 64 << 20
 URL_PARTS = re.compile(r"[/?&=#.;,]")
 
 
-class NothingToVerify(Exception):
+class NothingToVerify(ArchiveError):
     """No WARC files and no archive.db here: give a job directory or a folder of WARCs."""
+
+    def __init__(self, job_dir: Path) -> None:
+        super().__init__(f"{job_dir}: {self.__doc__}")
 
 
 @dataclass(frozen=True)
@@ -84,20 +87,6 @@ class VerifyReport:
         return not self.problems
 
 
-def run_verify_command(job_dir: Path, tsa_ca: Path | None = None) -> int:
-    """The CLI: verify, print the summary and every problem, return the exit code."""
-    from archive.tsa import TsaError
-
-    try:
-        report = verify_job(job_dir, tsa_ca=tsa_ca)
-    except NothingToVerify as exc:
-        raise click.ClickException(f"{job_dir}: {exc.__doc__}") from exc
-    except TsaError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(format_report(report))
-    return 0 if report.ok else 1
-
-
 def verify_job(job_dir: Path, progress: bool | None = None,
                tsa_ca: Path | None = None) -> VerifyReport:
     """Run every check on ``job_dir``; ``progress`` None shows a bar on big archives;
@@ -111,7 +100,7 @@ def verify_job(job_dir: Path, progress: bool | None = None,
         readable = db if db is not None and not damage else None
         files = find_warcs(job_dir, _capture_files(readable, job_dir) if readable else ())
         if not files and db is None:
-            raise NothingToVerify()
+            raise NothingToVerify(job_dir)
         index = _scan_files(files, report, progress)
         if readable is not None:
             try:

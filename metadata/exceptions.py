@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from archive.exceptions import LifeboatError
+
 INSTALL_HINT = (
     "install a current one with `sudo apt-get install libimage-exiftool-perl` "
     "(Debian/Ubuntu) or from https://exiftool.org/ and make sure `exiftool` is on PATH"
 )
 
 
-class MetadataError(Exception):
+class MetadataError(LifeboatError):
     """Base class of the metadata package's errors."""
 
 

@@ -33,7 +33,8 @@ def follow_up_commands(job_dir: Path, port: int, serving: bool) -> list[str]:
 
 
 def run_demo(posts: int, seed: int, out: Path | None, port: int, serve: bool) -> Path:
-    """Start the demo platform, crawl it into ``out``, extract metadata, then serve it."""
+    """Start the demo platform (``python -m demo serve``, a foreign server), crawl it into
+    ``out``, extract metadata, then serve it."""
     from demo.server import start_demo
     from spiders.run import run_crawl_command
 
