@@ -7,6 +7,8 @@ made by sqlite-utils (``metadata.schema``); rows go in with ``executemany`` on o
 statement per table (sqlite-utils' ``insert_all`` converted every value in Python first;
 bench/README.md, section 1).
 
+The crawler's input is one ``archive.results.Result`` per item (``add_result``) and the
+``captures`` rows of its exchanges (``add_capture``, from ``archive.capture``).
 A capture made for an item is held back until the spider's result for that item
 arrives and claims it, so a capture row is always committed together with the ledger
 row it belongs to: after a kill, a refetched ID never leaves a second capture row.
@@ -17,12 +19,14 @@ from __future__ import annotations
 import logging
 import time
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, Callable
 
 import sqlite_utils
 
 from archive.exceptions import fatal_write_error
 from archive.ledger import QUEUED, record_ledger, record_queued
+from archive.results import ChildMedia, Media, Post, PostChild, PostMedia, Result
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +43,14 @@ def insert_sql(table: str, columns: tuple[str, ...], conflict: str | None) -> st
         return sql + " ON CONFLICT DO NOTHING"
     updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns if c != conflict)
     return sql + f" ON CONFLICT([{conflict}]) DO UPDATE SET {updates}"
+
+
+POST_COLUMNS = tuple(Post.__slots__)
+MEDIA_COLUMNS = tuple(Media.__slots__)
+_post_row = attrgetter(*POST_COLUMNS)
+_media_row = attrgetter(*MEDIA_COLUMNS)
+_ledger_row = attrgetter("item_type", "id", "state", "attempts", "last_status", "updated_at",
+                         "reason")
 
 
 def write_rows(db: sqlite_utils.Database, table: str, rows: list[dict[str, Any]],
@@ -85,9 +97,9 @@ class JobStore:
         self._next_capture_id = (row[0] or 0) + 1
         self._captures: list[dict] = []
         self._held: dict[int, dict] = {}
-        self._posts: list[dict] = []
-        self._media: list[dict] = []
-        self._post_media: list[dict] = []
+        self._posts: list[tuple] = []  # POST_COLUMNS
+        self._media: list[tuple] = []  # MEDIA_COLUMNS
+        self._post_media: list[tuple[str, str]] = []
         self._ledger: list[tuple] = []
         self._queued: list[tuple] = []
         # media credited to the posts that discovered an item (post_children, child_media)
@@ -103,9 +115,12 @@ class JobStore:
             "SELECT url FROM media WHERE sha256 IS NULL AND final_url IS NOT NULL")}
         self._pending = 0
         self._last_flush = time.monotonic()
-        self.listeners: list[Callable[[dict[str, Any]], None]] = []  # e.g. the progress bar
+        self.listeners: list[Callable[[Result], None]] = []  # e.g. the progress bar
         # run before each commit, e.g. writing the WARC records the rows point at
         self.before_commit: list[Callable[[], None]] = []
+        # run after each commit that wrote rows, e.g. telling a distributed walk which
+        # items are finished (spiders.worker)
+        self.after_commit: list[Callable[[], None]] = []
         # a write no retry can fix (fatal_write_error: disk full, database damaged) stops
         # the store: everything buffered is dropped (a resumed crawl fetches it again) and
         # these hooks are told once, e.g. to stop the crawl
@@ -116,7 +131,7 @@ class JobStore:
         """Buffer one captures row and return the id it will have (set in ``row``, which is
         kept as given: its fields may be filled in until it is committed).
 
-        ``held`` rows wait for a result that claims them (``result["captures"]``).
+        ``held`` rows wait for a result that claims them (``Result.captures``).
         """
         row["id"] = self._next_capture_id
         self._next_capture_id += 1
@@ -132,35 +147,35 @@ class JobStore:
         self._captures.append(row)
         self._pending += 1
 
-    def add_result(self, result: dict[str, Any]) -> None:
-        """Buffer what the spider made of one item (see ``spiders.idwalk``); tell listeners."""
+    def add_result(self, result: Result) -> None:
+        """Buffer what the crawler made of one item; tell listeners."""
         if self.failed is not None:  # stopped: nothing more is written
             return
         for listener in self.listeners:
             listener(result)
-        for capture_id in result.get("captures", ()):
+        for capture_id in result.captures:
             row = self._held.pop(capture_id, None)
             if row is not None:
                 self._ready(row)
-        self._posts.extend(result.get("posts", ()))
-        for post_id, item_type, item_id in result.get("post_children", ()):
-            self._post_children.append((post_id, item_type, item_id))
-            self._credited.add((item_type, item_id))
-        for item_type, item_id, media_url in result.get("child_media", ()):
-            self._child_media.append((item_type, item_id, media_url))
-            self._credited.add((item_type, item_id))
-        for row in result.get("media", ()):
-            self._media.append(row)
-            if row["sha256"] is None and row.get("final_url"):
-                self._aliases.add(row["url"])
-        self._post_media.extend(result.get("post_media", ()))
-        ledger = result.get("ledger")
-        for row in ([ledger] if ledger else []) + result.get("ledger_more", []):
-            self._ledger.append((self.profile, row["item_type"], row["id"], row["state"],
-                                 row["attempts"], row.get("last_status"),
-                                 row["updated_at"], row.get("reason")))
-        for item_type, item_id, when in result.get("queued", ()):
-            self._queued.append((self.profile, item_type, item_id, QUEUED, 0, None, when, None))
+        self._posts.extend(map(_post_row, result.posts))
+        for child in result.post_children:
+            self._post_children.append(child)
+            self._credited.add((child.item_type, child.item_id))
+        for media in result.child_media:
+            self._child_media.append(media)
+            self._credited.add((media.item_type, media.item_id))
+        for media in result.media:
+            self._media.append(_media_row(media))
+            if media.sha256 is None and media.final_url:
+                self._aliases.add(media.url)
+        self._post_media.extend(result.post_media)
+        profile = self.profile
+        if result.ledger is not None:
+            self._ledger.append((profile, *_ledger_row(result.ledger)))
+        for entry in result.ledger_more:
+            self._ledger.append((profile, *_ledger_row(entry)))
+        for item_type, item_id, when in result.queued:
+            self._queued.append((profile, item_type, item_id, QUEUED, 0, None, when, None))
         self._pending += 1
         self.maybe_flush()
 
@@ -203,9 +218,12 @@ class JobStore:
             return
         with self.db.atomic():
             write_rows(self.db, "captures", self._captures, None)
-            write_rows(self.db, "posts", self._posts, "id")
-            write_rows(self.db, "media", self._media, "url")
-            write_rows(self.db, "post_media", self._post_media, "ignore")
+            for table, columns, conflict, rows in (
+                    ("posts", POST_COLUMNS, "id", self._posts),
+                    ("media", MEDIA_COLUMNS, "url", self._media),
+                    ("post_media", PostMedia._fields, "ignore", self._post_media)):
+                if rows:
+                    self.db.conn.executemany(insert_sql(table, columns, conflict), rows)
             if self._queued:
                 record_queued(self.db, self._queued)
             if self._ledger:
@@ -220,16 +238,16 @@ class JobStore:
                        self._ledger, self._queued, self._post_children, self._child_media):
             buffer.clear()
         self._pending = 0
+        for hook in self.after_commit:
+            hook()
 
     def _credit_parents(self) -> None:
         """Write the buffered child links, then a post_media row for every (post, media URL)
         they join to, for the child items whose links changed."""
-        write_rows(self.db, "post_children", [
-            dict(zip(("post_id", "item_type", "item_id"), row)) for row in self._post_children],
-            "ignore")
-        write_rows(self.db, "child_media", [
-            dict(zip(("item_type", "item_id", "media_url"), row)) for row in self._child_media],
-            "ignore")
+        self.db.conn.executemany(insert_sql("post_children", PostChild._fields, "ignore"),
+                                 self._post_children)
+        self.db.conn.executemany(insert_sql("child_media", ChildMedia._fields, "ignore"),
+                                 self._child_media)
         self.db.conn.executemany(
             "INSERT INTO post_media (post_id, media_url) SELECT c.post_id, m.media_url "
             "FROM post_children c JOIN child_media m "

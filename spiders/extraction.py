@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urljoin
 
+from archive.results import Post, PostMedia
 from spiders.fields import PARSERS, as_list, row_documents
 from spiders.times import normalise_time
 
@@ -35,8 +36,8 @@ class Page:
     """The result of one page of one item."""
 
     state: str = "archived"  # archived | deleted | missing | forbidden
-    posts: list[dict[str, Any]] = field(default_factory=list)  # without url / capture_id
-    post_media: list[dict[str, str]] = field(default_factory=list)
+    posts: list[Post] = field(default_factory=list)  # without url / capture_id
+    post_media: list[PostMedia] = field(default_factory=list)
     found: list[tuple[str, str, str | None]] = field(default_factory=list)  # (type, id, post)
     child_media: list[str] = field(default_factory=list)  # credited to the parent posts
     next_url: str | None = None
@@ -113,7 +114,7 @@ def extract_page(profile: Profile, item: ItemType, item_id: str, document: Any,
         if item.table == "posts":
             post_id = _post(profile, item, item_id, document, None, None, page, search,
                             base_url, page_text)
-            if page.posts[0]["deleted"]:
+            if page.posts[0].deleted:
                 page.state = "deleted"
         elif item.credits_parent:
             media = as_list(search("fields.media", item.fields["media"], document))
@@ -157,15 +158,14 @@ def _post(profile: Profile, item: ItemType, item_id: str, document: Any, row: in
     created_at, parsed = normalise_time(values.get("created_at"), item.timezone)
     if not parsed:
         page.unread_times.append(created_at)
-    page.posts.append({
-        "id": post_id, "profile": profile.name, "author": scalar(values.get("author")),
-        "created_at": created_at, "text": scalar(values.get("text")), "deleted": int(deleted),
-        "raw": raw if raw is not None else page_text() if page_text else None,
-    })
+    page.posts.append(Post(
+        id=post_id, profile=profile.name, author=scalar(values.get("author")),
+        created_at=created_at, text=scalar(values.get("text")), deleted=int(deleted),
+        raw=raw if raw is not None else page_text() if page_text else None))
     media = as_list(values.get("media"))
     if media:
         base = base_url()
-        page.post_media += [{"post_id": post_id, "media_url": url}
+        page.post_media += [PostMedia(post_id, url)
                             for url in dict.fromkeys(join_url(base, u) for u in media)]
     return post_id
 

@@ -3,10 +3,9 @@
 IDs are produced lazily, 500 at a time, and only while Scrapy's downloader has room, so
 a range of ten million IDs is never held in memory. IDs already finished in the ledger
 are skipped; ``queued`` and ``failed`` ones from an earlier run are fetched first.
-Each response becomes one result dict, handed straight to the job's row store
-(``archive.store.JobStore.add_result``):
-``{"ledger": {...}, "captures": [capture ids it claims], "post": {...}, "media": [{...}],
-"post_media": [...], "queued": [(item type, id, when), ...], "ledger_more": [{...}]}``.
+Each response becomes one ``archive.results.Result`` (the item's ledger entry, the
+captures it claims, its posts, media and links, the items it queued), handed straight to
+the job's row store (``archive.store.JobStore.add_result``).
 Results are not yielded as Scrapy items: the item path (scraper, pipeline,
 ``item_scraped`` signal) cost CPU on every answer (bench/README.md, section 1); only
 requests go back to Scrapy.
@@ -18,6 +17,7 @@ import asyncio
 import itertools
 import logging
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
 from collections import Counter
 from urllib.parse import urlsplit
@@ -31,6 +31,7 @@ from w3lib.url import safe_url_string
 
 from archive.job import utc_now
 from archive.ledger import discovered_keys, known_ids, resumable
+from archive.results import ChildMedia, LedgerEntry, Media, Post, PostChild, Queued, Result
 from spiders.extraction import QUIET_WHEN_EMPTY, Page, extract_page, join_url, matched, truthy
 from spiders.fields import PARSERS
 from spiders.profile import PLAIN_ID
@@ -280,7 +281,7 @@ class IdWalkSpider(scrapy.Spider):
     def parse_item(self, response: Response) -> Iterator[scrapy.Request]:
         """Scrapy's callback: the item's result goes to the row store, its requests to Scrapy."""
         for output in self.outputs(response):
-            if isinstance(output, dict):
+            if isinstance(output, Result):
                 self.job.store.add_result(output)
             else:
                 yield output
@@ -292,15 +293,13 @@ class IdWalkSpider(scrapy.Spider):
         except Exception as exc:  # a bug or an answer nobody foresaw: record it, go on
             logger.exception("could not process %s", response.url)
             item_type, item_id = response.meta["lifeboat_item"]
-            out = [{"captures": _claimed_captures(response.meta),
-                    "ledger": {"item_type": item_type, "id": item_id, "state": "failed",
-                               "attempts": _attempts(response.meta),
-                               "last_status": response.status, "updated_at": utc_now(),
-                               "reason": f"lifeboat could not process this answer: "
-                                         f"{exc.__class__.__name__}: {exc}"[:300]}}]
+            out = [Result(captures=_claimed_captures(response.meta), ledger=LedgerEntry(
+                item_type, item_id, "failed", _attempts(response.meta), response.status,
+                utc_now(), f"lifeboat could not process this answer: "
+                           f"{exc.__class__.__name__}: {exc}"[:300]))]
         for result in out:
-            if isinstance(result, dict):
-                self._walk_result(response.meta, result["ledger"]["state"])
+            if isinstance(result, Result):
+                self._walk_result(response.meta, result.ledger.state)
         return out
 
     def _parse_item(self, response: Response) -> Iterator[Any]:
@@ -312,7 +311,7 @@ class IdWalkSpider(scrapy.Spider):
             yield from outputs
             return
         for output in outputs:
-            if isinstance(output, dict):
+            if isinstance(output, Result):
                 self._merge_pages(output, paging, response)
                 yield output
                 yield from self._follow(paging["found"], response.url, output)
@@ -326,12 +325,11 @@ class IdWalkSpider(scrapy.Spider):
         capture = response.meta.get("lifeboat_capture") or {}
         status = response.status
         captures = _claimed_captures(response.meta)
-        result: dict[str, Any] = {"captures": captures}
+        result = Result(captures=captures)
 
-        def finish(state: str, reason: str | None = None) -> dict[str, Any]:
-            result["ledger"] = {"item_type": item_type, "id": item_id, "state": state,
-                                "attempts": attempts, "last_status": status,
-                                "updated_at": utc_now(), "reason": reason}
+        def finish(state: str, reason: str | None = None) -> Result:
+            result.ledger = LedgerEntry(item_type, item_id, state, attempts, status,
+                                        utc_now(), reason)
             return result
 
         if 300 <= status < 400 and response.headers.get("Location"):
@@ -361,7 +359,7 @@ class IdWalkSpider(scrapy.Spider):
             return
         if item.parse == "none":
             if item.table == "media":
-                result["media"] = self._media_rows(item, item_id, response, capture, result)
+                result.media = self._media_rows(item, item_id, response, capture, result)
             yield finish("archived")
             return
         try:
@@ -376,13 +374,14 @@ class IdWalkSpider(scrapy.Spider):
         self._noticed(item, item_id, response.url, page)
         public = page.state in ("archived", "deleted")
         if public:
-            for post in page.posts:
-                post["url"], post["capture_id"] = response.url, capture.get("id")
-            result["posts"], result["post_media"] = page.posts, page.post_media
-            if page.child_media:
-                result["child_media"] = [(item_type, item_id, url) for url in page.child_media]
+            url, capture_id = response.url, capture.get("id")
+            # the rows a next page carries name the page they came from too
+            page.posts = [replace(post, url=url, capture_id=capture_id) for post in page.posts]
+            result.posts, result.post_media = page.posts, page.post_media
+            result.child_media = [ChildMedia(item_type, item_id, url)
+                                  for url in page.child_media]
             if item.table == "media":
-                result["media"] = self._media_rows(item, item_id, response, capture, result)
+                result.media = self._media_rows(item, item_id, response, capture, result)
         if public and page.next_url:
             request = self._next_page(item, item_id, response, page, paging, attempts,
                                       captures)
@@ -431,26 +430,27 @@ class IdWalkSpider(scrapy.Spider):
                                       f"logs/skipped.log)")
         return request
 
-    def _merge_pages(self, result: dict[str, Any], paging: dict[str, Any],
+    def _merge_pages(self, result: Result, paging: dict[str, Any],
                      response: Response) -> None:
         """Put the earlier pages' rows into the last page's result; a later page that is
         missing or forbidden ends the paging, not the item."""
-        result["posts"] = _deduplicated(paging["posts"] + result.get("posts", []))
-        result["post_media"] = paging["post_media"] + result.get("post_media", [])
+        result.posts = _deduplicated(paging["posts"] + result.posts)
+        result.post_media = paging["post_media"] + result.post_media
         item_type, item_id = response.meta["lifeboat_item"]
-        result["child_media"] = [*[(item_type, item_id, url) for url in paging["child_media"]],
-                                 *result.get("child_media", [])]
-        ledger = result["ledger"]
+        result.child_media = [*[ChildMedia(item_type, item_id, url)
+                                for url in paging["child_media"]], *result.child_media]
+        ledger = result.ledger
         where = f"page {paging['pages'] + 1} ({response.url})"
-        if ledger["state"] in ("missing", "forbidden"):
-            ledger["reason"] = (f"{where}: {ledger['reason']}; paging stopped, the "
-                                f"{paging['pages']} pages before it are archived")
-            ledger["state"] = paging["state"]
-        elif ledger["state"] == "failed":
-            ledger["reason"] = (f"{where}: {ledger['reason']}; the {paging['pages']} pages "
-                                f"before it are archived")[:300]
-        elif ledger["state"] == "archived" and paging["state"] == "deleted":
-            ledger["state"] = "deleted"
+        if ledger.state in ("missing", "forbidden"):
+            result.ledger = replace(ledger, state=paging["state"], reason=(
+                f"{where}: {ledger.reason}; paging stopped, the {paging['pages']} pages "
+                f"before it are archived"))
+        elif ledger.state == "failed":
+            result.ledger = replace(ledger, reason=(
+                f"{where}: {ledger.reason}; the {paging['pages']} pages before it are "
+                f"archived")[:300])
+        elif ledger.state == "archived" and paging["state"] == "deleted":
+            result.ledger = replace(ledger, state="deleted")
 
     def _noticed(self, item: ItemType, item_id: str, url: str, page: Page) -> None:
         """Count which expressions matched on this page; after ``WARN_AFTER`` pages of an
@@ -499,38 +499,36 @@ class IdWalkSpider(scrapy.Spider):
             tqdm.write(f"lifeboat: warning: {message}", file=sys.stderr)
 
     def _media_rows(self, item: ItemType, item_id: str, response: Response,
-                    capture: dict[str, Any], result: dict[str, Any]) -> list[dict[str, Any]]:
+                    capture: dict[str, Any], result: Result) -> list[Media]:
         """The media row of the URL the item was asked for (the URL a post gave), and after
         a redirect one of the URL it ended at (archived under that URL in the ledger too,
         so that it is not fetched again); both name the final URL and the same capture."""
         asked = item.url_for(item_id)
         target = response.meta.get("lifeboat_target")  # the last Location, as it was written
-        row = {"url": asked, "sha256": capture.get("payload_sha256"),
-               "content_type": capture.get("content_type"),
-               "size": capture.get("payload_size"), "capture_id": capture.get("id"),
-               "final_url": None if response.url == asked else response.url}
+        row = Media(asked, capture.get("payload_sha256"), capture.get("content_type"),
+                    capture.get("payload_size"), capture.get("id"),
+                    None if response.url == asked else response.url)
         rows = [row]
         if target and target != asked:
-            rows.append({**row, "url": target,
-                         "final_url": None if response.url == target else response.url})
+            rows.append(replace(row, url=target,
+                                final_url=None if response.url == target else response.url))
             if item.url == "{id}":
-                result.setdefault("ledger_more", []).append(
-                    {"item_type": item.name, "id": target, "state": "archived", "attempts": 0,
-                     "last_status": response.status, "updated_at": utc_now(),
-                     "reason": f"reached by a redirect from {item_id}"})
+                result.ledger_more.append(LedgerEntry(
+                    item.name, target, "archived", 0, response.status, utc_now(),
+                    f"reached by a redirect from {item_id}"))
         return rows
 
     def _follow(self, found: list[tuple[str, str, str | None]], found_in: str,
-                result: dict[str, Any]) -> Iterator[scrapy.Request]:
+                result: Result) -> Iterator[scrapy.Request]:
         """Requests for discovered items not seen before; each is queued in the ledger.
         A child item whose media are credited to its parent post is linked to that post
         even when it was found before (by another post)."""
         if not self.follow_discovered:
             return
-        queued = result.setdefault("queued", [])
+        queued = result.queued
         for target, value, post_id in found:
             if post_id is not None and self.profile.items[target].credits_parent:
-                result.setdefault("post_children", []).append((post_id, target, value))
+                result.post_children.append(PostChild(post_id, target, value))
             key = (target, value)
             if key in self.seen or self.walked_already(target, value):
                 continue
@@ -541,7 +539,7 @@ class IdWalkSpider(scrapy.Spider):
             request = self.request_for(self.profile.items[target], value, DISCOVERED_PRIORITY,
                                        found_in)
             if request is not None:
-                queued.append((target, value, utc_now()))
+                queued.append(Queued(target, value, utc_now()))
                 yield request
 
     def _redirect(self, response: Response, item: ItemType, item_id: str, attempts: int,
@@ -561,8 +559,7 @@ class IdWalkSpider(scrapy.Spider):
                 done = finish("archived", f"redirected to {target}, which this job fetches "
                                           f"under that URL")
                 if item.table == "media":  # payload columns filled from that row's (store)
-                    done["media"] = [{"url": item_id, "sha256": None, "content_type": None,
-                                      "size": None, "capture_id": None, "final_url": target}]
+                    done.media = [Media(item_id, None, None, None, None, target)]
                 yield done
                 return
             self.seen.add(key)
@@ -585,11 +582,10 @@ class IdWalkSpider(scrapy.Spider):
             self.job.log_skipped(request.url, text)
         capture = request.meta.get("lifeboat_capture")  # e.g. a gzip bomb, archived as sent
         self._walk_result(request.meta, state)
-        self.job.store.add_result({"captures": _claimed_captures(request.meta),
-               "ledger": {"item_type": item_type, "id": item_id, "state": state,
-                          "attempts": _attempts(request.meta),
-                          "last_status": capture["status"] if capture else None,
-                          "updated_at": utc_now(), "reason": text[:300]}})
+        self.job.store.add_result(Result(
+            captures=_claimed_captures(request.meta), ledger=LedgerEntry(
+                item_type, item_id, state, _attempts(request.meta),
+                capture["status"] if capture else None, utc_now(), text[:300])))
 
 
 def verbatim_template(template: str) -> bool:
@@ -606,14 +602,14 @@ def verbatim_template(template: str) -> bool:
                for url in (template.replace("{id}", sample) for sample in ("0", "Az9_.-~")))
 
 
-def _deduplicated(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _deduplicated(posts: list[Post]) -> list[Post]:
     """``posts`` without repeats of an element already seen on an earlier page (same ID,
     same content): pages that overlap give each element once. The same ID with other
     content is kept, and recorded as a collision when stored (``post_collisions``)."""
     seen: set[tuple[str, str | None]] = set()
     out = []
     for post in posts:
-        key = (post["id"], post["raw"])
+        key = (post.id, post.raw)
         if key not in seen:
             seen.add(key)
             out.append(post)

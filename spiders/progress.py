@@ -12,6 +12,8 @@ from tqdm import tqdm
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
+    from archive.results import Result
+
 
 def postfix(states: Counter[str], found: Counter[str]) -> str:
     """``archived=180 missing=12 | +user=20 +media=95``: this run's walked IDs by state,
@@ -66,16 +68,16 @@ class ProgressBar:
         self.bar.make_postfix = lambda: postfix(self.counts, self.found)
         spider.job.store.listeners.append(self.count)
 
-    def count(self, result: dict[str, Any]) -> None:
+    def count(self, result: Result) -> None:
         """One result stored (``archive.store.JobStore`` listener)."""
-        ledger = result.get("ledger")
-        if not ledger or self.bar is None:
+        ledger = result.ledger
+        if ledger is None or self.bar is None:
             return
-        if ledger["item_type"] in self.walked:
-            self.counts[ledger["state"]] += 1
+        if ledger.item_type in self.walked:
+            self.counts[ledger.state] += 1
             self.bar.update(1)
         else:
-            self.found[ledger["item_type"]] += 1
+            self.found[ledger.item_type] += 1
 
     def spider_closed(self, spider: Any) -> None:
         if self.bar is not None:

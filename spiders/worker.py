@@ -27,6 +27,7 @@ import scrapy
 from scrapy import signals
 
 from archive.job import Job, utc_now, warc_prefix
+from archive.results import LedgerEntry, Result
 from archive.store import JobStore
 from spiders.chunks import Chunk, ChunkQueue, item_key
 from spiders.idwalk import DISCOVERED_PRIORITY, IdWalkSpider
@@ -103,10 +104,10 @@ class ReportingStore(JobStore):
         self.queue, self.tracker = queue, tracker
         self._finished: dict[str, list[str]] = defaultdict(list)
 
-    def add_result(self, result: dict[str, Any]) -> None:
-        ledger = result.get("ledger")
-        if ledger:
-            key = item_key(ledger["item_type"], ledger["id"])
+    def add_result(self, result: Result) -> None:
+        ledger = result.ledger
+        if ledger is not None:
+            key = item_key(ledger.item_type, ledger.id)
             chunk = self.tracker.finish(key)
             if chunk is not None:
                 self._finished[chunk].append(key)
@@ -309,8 +310,8 @@ class WorkerSpider(IdWalkSpider):
             yield from unclaimed(outputs, f"could not claim what it links to in Redis: {exc}")
             return
         for output in outputs:
-            if isinstance(output, dict) and output.get("queued"):
-                output["queued"] = [q for q in output["queued"] if item_key(q[0], q[1]) in ours]
+            if isinstance(output, Result) and output.queued:
+                output.queued = [q for q in output.queued if item_key(q.item_type, q.id) in ours]
             elif isinstance(output, scrapy.Request):
                 key = item_key(*output.meta["lifeboat_item"])
                 if not _same_item(output) and not (
@@ -336,10 +337,9 @@ class WorkerSpider(IdWalkSpider):
                          "them failed", chunk, len(keys), keys[:3])
             for key in keys:
                 item_type, _, item_id = key.partition(":")
-                self.job.store.add_result({"captures": [], "ledger": {
-                    "item_type": item_type, "id": item_id, "state": "failed", "attempts": 0,
-                    "last_status": None, "updated_at": utc_now(),
-                    "reason": "lifeboat worker lost the request before any answer"}})
+                self.job.store.add_result(Result(ledger=LedgerEntry(
+                    item_type, item_id, "failed", 0, None, utc_now(),
+                    "lifeboat worker lost the request before any answer")))
 
 
 def _same_item(request: scrapy.Request) -> bool:
@@ -347,9 +347,9 @@ def _same_item(request: scrapy.Request) -> bool:
     return "lifeboat_redirects" in request.meta or "lifeboat_paging" in request.meta
 
 
-def unclaimed(outputs: list[Any], reason: str) -> Iterator[dict[str, Any]]:
+def unclaimed(outputs: list[Any], reason: str) -> Iterator[Result]:
     """The results of ``outputs`` as ``failed`` with ``reason``, without rows or requests."""
     for output in outputs:
-        if isinstance(output, dict):
-            ledger = dict(output["ledger"], state="failed", reason=reason[:300])
-            yield {"captures": output.get("captures", []), "ledger": ledger}
+        if isinstance(output, Result):
+            yield Result(captures=output.captures,
+                         ledger=replace(output.ledger, state="failed", reason=reason[:300]))

@@ -7,6 +7,7 @@ import time
 
 from archive.capture import capture_exchange
 from archive.job import Job
+from archive.results import Result
 from archive.wire import WireExchange
 from crawl_helpers import rows, warc_records
 
@@ -29,7 +30,7 @@ def test_identical_payload_downloaded_before_the_first_is_claimed_is_a_revisit(t
                 payload_size=len(body), sent_at=time.time(), content_type="image/jpeg")
             written.append(capture_exchange(job, exchange, held=True))
         for row in written:  # the spider's results arrive only now
-            job.store.add_result({"captures": [row["id"]]})
+            job.store.add_result(Result(captures=[row["id"]]))
     finally:
         job.close()
     captured = rows(job_dir, "SELECT url, warc_type, refers_to, warc_record_id FROM captures "
