@@ -130,7 +130,7 @@ def crawl(profile: str, job_dir: Path, ids: str | None, variables: tuple[str, ..
                            variables=variables, concurrency=concurrency,
                            warc_max_size=warc_max_size, extract=not no_extract, dry_run=dry_run)
         return
-    from spiders.run import run_crawl_command
+    from cli.crawl import run_crawl_command
 
     run_crawl_command(profile=profile, job_dir=job_dir, ids=ids, variables=variables,
                       concurrency=concurrency, warc_max_size=warc_max_size,
@@ -162,10 +162,12 @@ def try_(profile: str, item_id: str, item_type: str | None, variables: tuple[str
 
         lifeboat try wordpress.toml 42 --item attachment --var instance=https://blog.example
     """
-    from spiders.try_item import run_try_command
+    from spiders.try_item import try_item
 
-    if not run_try_command(profile=profile, item_id=item_id, item_type=item_type,
-                           variables=variables, job_dir=job_dir):
+    lines, archived = try_item(profile, item_id, item_type, variables, job_dir)
+    for line in lines:
+        click.echo(line)
+    if not archived:
         sys.exit(1)
 
 
@@ -242,9 +244,16 @@ def extract(paths: tuple[Path, ...], db_path: Path | None, workers: int | None,
 
         lifeboat extract --db parler.db crawl-00000.warc.gz crawl-00001.warc.gz
     """
-    from metadata.extract import run_extract_command
+    from metadata.extract import DB_NAME, extract_job, extract_warcs, summary, warc_files
 
-    run_extract_command(paths=paths, db_path=db_path, workers=workers, file_timeout=file_timeout)
+    if db_path is None:
+        if len(paths) != 1:
+            raise click.UsageError("give one job directory, or --db FILE and WARC files")
+        result = extract_job(paths[0], workers, file_timeout=file_timeout)
+        db_path = paths[0] / DB_NAME
+    else:
+        result = extract_warcs(warc_files(paths), db_path, workers, file_timeout=file_timeout)
+    click.echo(summary(result, db_path))
 
 
 @cli.command()
@@ -384,9 +393,10 @@ def profiles() -> None:
 
         lifeboat profiles
     """
-    from spiders.profile import run_profiles_command
+    from spiders.profile import profiles_lines
 
-    run_profiles_command()
+    for line in profiles_lines():
+        click.echo(line)
 
 
 if __name__ == "__main__":

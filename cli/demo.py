@@ -36,7 +36,7 @@ def run_demo(posts: int, seed: int, out: Path | None, port: int, serve: bool) ->
     """Start the demo platform (``python -m demo serve``, a foreign server), crawl it into
     ``out``, extract metadata, then serve it."""
     from demo.server import start_demo
-    from spiders.run import run_crawl_command
+    from cli.crawl import run_crawl_command
 
     job_dir = out or default_job_dir()
     click.echo(f"lifeboat demo: starting the demo platform ({posts} posts, seed {seed})")

@@ -28,7 +28,7 @@ import sqlite_utils
 from tqdm import tqdm
 
 from archive.reader import open_record
-from metadata.exceptions import MetadataError, NotAJobDirectory
+from metadata.exceptions import NotAJobDirectory
 from metadata.payload import Spooled, spool_record, use_fast_inflate
 from metadata.runner import FILE_SECONDS, ExifToolPool, Record
 from metadata.schema import open_db
@@ -225,22 +225,3 @@ def summary(result: ExtractResult, db_path: Path) -> str:
     ]
     lines += [f"not read: {problem}" for problem in result.unreadable]
     return "\n".join(lines)
-
-
-def run_extract_command(paths: Sequence[Path], db_path: Path | None,
-                        workers: int | None, file_timeout: float = FILE_SECONDS) -> None:
-    """The ``lifeboat extract`` command: a job directory, or --db FILE and WARC files."""
-    import click
-
-    try:
-        if db_path is None:
-            if len(paths) != 1:
-                raise click.UsageError("give one job directory, or --db FILE and WARC files")
-            result = extract_job(Path(paths[0]), workers, file_timeout=file_timeout)
-            db_path = Path(paths[0]) / DB_NAME
-        else:
-            result = extract_warcs(warc_files(paths), Path(db_path), workers,
-                                   file_timeout=file_timeout)
-    except MetadataError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(summary(result, Path(db_path)))

@@ -172,6 +172,6 @@ def run_worker_command(profile: str, job_dir: Path, redis_url: str, worker: str 
                    "same command to resume", err=True)
         raise SystemExit(exit_code)
     if extract:
-        from spiders.run import extract_after_crawl
+        from cli.crawl import extract_after_crawl
 
         extract_after_crawl(job_dir)

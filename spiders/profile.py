@@ -18,6 +18,7 @@ from typing import Any, Iterator
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from spiders.exceptions import BadOption, ProfileNotFound, SpiderError
 from spiders.fields import PARSERS, compile_rows
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
@@ -59,7 +60,7 @@ POLITENESS_DEFAULTS: dict[str, Any] = {
 }
 
 
-class ProfileError(ValueError):
+class ProfileError(SpiderError, ValueError):
     """A profile is invalid; the message names the file and the key, and how to fix it."""
 
     def __init__(self, source: str, key: str, message: str):
@@ -73,12 +74,12 @@ def parse_size(text: str | int) -> int:
         return text
     match = SIZE_PATTERN.match(str(text))
     if not match:
-        raise ValueError(f"not a size: {text!r} (write e.g. 500MB, 1GB, 2GiB)")
+        raise BadOption(f"not a size: {text!r} (write e.g. 500MB, 1GB, 2GiB)")
     number, unit = match.groups()
     unit = (unit or "").lower()
     unit = unit[:-1] if unit.endswith("b") else unit
     if unit not in SIZE_UNITS:
-        raise ValueError(f"not a size unit: {text!r} (use B, KB, MB, GB, TB, KiB, MiB, GiB)")
+        raise BadOption(f"not a size unit: {text!r} (use B, KB, MB, GB, TB, KiB, MiB, GiB)")
     return int(float(number) * SIZE_UNITS[unit])
 
 
@@ -229,7 +230,7 @@ def parse_var_options(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise ValueError(f"--var {pair!r}: write NAME=VALUE, e.g. --var api=http://127.0.0.1:8080")
+            raise BadOption(f"--var {pair!r}: write NAME=VALUE, e.g. --var api=http://127.0.0.1:8080")
         out[name.strip()] = value
     return out
 
@@ -239,12 +240,12 @@ def find_profile(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.is_file():
         if not path.is_file():
-            raise FileNotFoundError(f"profile file not found: {path}")
+            raise ProfileNotFound(f"profile file not found: {path}")
         return path
     bundled = PROFILES_DIR / f"{name_or_path}.toml"
     if not bundled.is_file():
         names = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.toml")))
-        raise FileNotFoundError(
+        raise ProfileNotFound(
             f"no bundled profile {name_or_path!r} (bundled: {names}); give a .toml path instead")
     return bundled
 
@@ -550,9 +551,9 @@ def override_ids(range_: IdRange, text: str) -> IdRange:
     try:
         first, last = range_.parse(start.strip()), range_.parse((stop if sep else start).strip())
     except ValueError:
-        raise ValueError(f"--ids {text!r}: write A-B, e.g. --ids 1-500") from None
+        raise BadOption(f"--ids {text!r}: write A-B, e.g. --ids 1-500") from None
     if last < first:
-        raise ValueError(f"--ids {text!r}: the end is before the start")
+        raise BadOption(f"--ids {text!r}: the end is before the start")
     return replace(range_, start=first, stop=last)
 
 
@@ -565,16 +566,16 @@ def bundled_profiles() -> list[tuple[str, str, dict[str, str]]]:
     return out
 
 
-def run_profiles_command() -> None:
-    """``lifeboat profiles``: list bundled profiles and the variables each needs."""
-    import click
-
+def profiles_lines() -> list[str]:
+    """``lifeboat profiles``: each bundled profile and the variables it needs."""
+    lines = []
     for name, description, variables in bundled_profiles():
         text = (PROFILES_DIR / f"{name}.toml").read_text(encoding="utf-8")
-        click.echo(f"{name}: {description}")
+        lines.append(f"{name}: {description}")
         for var, default in variables.items():
             # the comment after the variable in [vars], if any, says what it is
             note = re.search(rf'(?m)^{re.escape(var)}\s*=\s*"[^"\n]*"\s*#\s*(?:required:\s*)?(.*)$',
                              text)
-            click.echo(f"    --var {var}=...   " + (f"(default {default})" if default else "(required)")
-                       + (f"  {note.group(1).strip()}" if note else ""))
+            lines.append(f"    --var {var}=...   " + (f"(default {default})" if default else "(required)")
+                         + (f"  {note.group(1).strip()}" if note else ""))
+    return lines

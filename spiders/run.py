@@ -20,14 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import unquote
 
-import click
-
-from archive.exceptions import JobLocked, JobMismatch
-from archive.job import Job, write_job_toml
-from archive.ledger import summarize
-from spiders.profile import (IdRange, ItemType, Profile, ProfileError, load_profile,
-                             override_ids, parse_size, parse_var_options)
-from spiders.settings import crawl_settings, lifeboat_version, user_agent
+from archive.job import Job
+from spiders.profile import IdRange, ItemType, Profile, override_ids
+from spiders.settings import lifeboat_version, user_agent
 
 if TYPE_CHECKING:
     from scrapy.crawler import AsyncCrawlerProcess, Crawler
@@ -145,6 +140,7 @@ class CrawlOutcome:
     stopped: list[str] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)
     failure: str | None = None  # the job's one line when a write failed for good
+    seals: str | None = None  # what the sealer did, with --tsa
 
 
 def item_locator(profile: Profile) -> Callable[[str], list[tuple[str, str]]]:
@@ -234,14 +230,14 @@ def run_crawl(profile: Profile, job_dir: Path, walks: list[tuple[ItemType, IdRan
     finally:
         job.close(result.outcome, {k: v for k, v in points.items() if v is not None})
         if sealer is not None and job.failure is None:
-            report_seals(sealer.close(), job_dir)
+            result.seals = seals_line(sealer.close(), job_dir)
     result.failure = job.failure  # also when closing the job was what failed
     if result.failure is not None:
         result.exit_code = 1
     return result
 
 
-def report_seals(results: list, job_dir: Path) -> None:
+def seals_line(results: list, job_dir: Path) -> str:
     """One line on what the crawl's sealer did (seals/seals.log has every attempt)."""
     manifests = sum(1 for r in results if r.files)
     tokens = sum(len(r.tokens) for r in results)
@@ -252,80 +248,4 @@ def report_seals(results: list, job_dir: Path) -> None:
     if queued:
         line += (f", {queued} token(s) queued (no answer from the TSA): "
                  f"`lifeboat seal {job_dir}` or the next crawl run asks again")
-    click.echo(line)
-
-
-def run_crawl_command(profile: str, job_dir: Path, ids: str | None, variables: tuple[str, ...],
-                      concurrency: int | None, warc_max_size: str, extract: bool,
-                      dry_run: bool, tsas: tuple[str, ...] = (),
-                      retry_failed: bool = False) -> None:
-    """The body of ``lifeboat crawl`` (see crawl.py)."""
-    try:
-        loaded = load_profile(profile, parse_var_options(variables))
-        walks = plan_walks(loaded, ids)
-        max_size = parse_size(warc_max_size)
-    except (ProfileError, ValueError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from None
-    job_dir = Path(job_dir)
-    settings = crawl_settings(loaded, job_dir, concurrency)
-    if dry_run:
-        click.echo(f"profile {loaded.name} ({loaded.source})")
-        click.echo(f"variables {json.dumps(loaded.variables)}")
-        for item, id_range in walks:
-            click.echo(f"walk {item.name}: {id_range.render(id_range.start)}.."
-                       f"{id_range.render(id_range.stop)} ({len(id_range)} IDs, {id_range.order})"
-                       f" -> {item.url}")
-        click.echo(f"allowed hosts {', '.join(loaded.allowed_hosts)}")
-        click.echo(f"job directory {job_dir} (WARC files rotate at {max_size} bytes)")
-        if tsas:
-            click.echo(f"each WARC file sealed when closed, time-stamped by {', '.join(tsas)}")
-        for key in sorted(settings):
-            if key.isupper() and not isinstance(settings[key], dict):
-                click.echo(f"  {key} = {settings[key]!r}")
-        click.echo(f"the profile's syntax is valid; to see what its expressions make of a real "
-                   f"answer: lifeboat try {profile} ID --var ...")
-        return
-    (job_dir / "logs").mkdir(parents=True, exist_ok=True)
-    try:
-        write_job_toml(job_dir, {
-            "profile_name": loaded.name, "profile_source": loaded.source,
-            "ids": ids or "", "concurrency": concurrency or 0, "warc_max_size": max_size,
-            "lifeboat_version": lifeboat_version(), "profile_text": loaded.text,
-            "vars": loaded.variables,
-        })
-    except JobMismatch as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        outcome = run_crawl(loaded, job_dir, walks, settings, max_size, tsas, retry_failed)
-    except JobLocked as exc:
-        raise click.ClickException(str(exc)) from None
-    for repair in outcome.repairs:
-        click.echo(f"lifeboat: {repair} (logged in {job_dir / 'logs' / 'repairs.log'})", err=True)
-    if outcome.failure is not None:  # one line; nothing more is read or written
-        click.echo(outcome.failure, err=True)
-        raise SystemExit(outcome.exit_code)
-    from metadata.schema import open_db
-
-    # the crawl is over: opening the archive now builds the indexes its readers use
-    for line in summarize(open_db(job_dir / "archive.db")):
-        click.echo(line)
-    if outcome.exit_code:
-        for line in outcome.stopped:
-            click.echo(line, err=True)
-        raise SystemExit(outcome.exit_code)
-    if extract:
-        extract_after_crawl(job_dir)
-
-
-def extract_after_crawl(job_dir: Path) -> None:
-    """ExifTool over what the crawl archived; a missing ExifTool keeps the crawl and says how."""
-    from metadata.exceptions import MetadataError
-    from metadata.extract import extract_job, summary
-
-    try:
-        result = extract_job(job_dir)
-    except MetadataError as exc:
-        raise click.ClickException(
-            f"the crawl is saved in {job_dir}, but metadata extraction could not run: "
-            f"{exc}; then run `lifeboat extract {job_dir}`") from None
-    click.echo(summary(result, job_dir / "archive.db"))
+    return line

@@ -17,13 +17,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-import click
 import scrapy
 
+from spiders.exceptions import BadOption
 from spiders.extraction import QUIET_WHEN_EMPTY, matched
 from spiders.fields import describe
 from spiders.idwalk import IdWalkSpider
-from spiders.profile import ItemType, Profile, ProfileError, load_profile, parse_var_options
+from spiders.profile import ItemType, Profile, load_profile, parse_var_options
 
 SHOWN = 160  # characters of a value shown
 
@@ -124,21 +124,18 @@ def report(profile: Profile, item: ItemType, item_id: str, trace: list,
     return lines, state in ("archived", "deleted")
 
 
-def run_try_command(profile: str, item_id: str, item_type: str | None,
-                    variables: tuple[str, ...], job_dir: Path | None) -> bool:
-    """The body of ``lifeboat try`` (see crawl.py); True when the item was archived."""
+def try_item(profile: str, item_id: str, item_type: str | None, variables: tuple[str, ...],
+             job_dir: Path | None) -> tuple[list[str], bool]:
+    """The body of ``lifeboat try``: the report's lines, and True when the item was archived."""
     from archive.job import Job
     from spiders.run import crawler_process, warcinfo_fields
     from spiders.settings import crawl_settings
 
-    try:
-        loaded = load_profile(profile, parse_var_options(variables))
-    except (ProfileError, ValueError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from None
+    loaded = load_profile(profile, parse_var_options(variables))
     name = item_type or loaded.walks[0].name
     if name not in loaded.items:
-        raise click.ClickException(f"--item {name}: the profile has no [items.{name}] "
-                                   f"(item types: {', '.join(loaded.items)})")
+        raise BadOption(f"--item {name}: the profile has no [items.{name}] "
+                        f"(item types: {', '.join(loaded.items)})")
     item = loaded.items[name]
     with tempfile.TemporaryDirectory(prefix="lifeboat-try-") as scratch:
         out = Path(job_dir) if job_dir else Path(scratch)
@@ -155,8 +152,6 @@ def run_try_command(profile: str, item_id: str, item_type: str | None,
         finally:
             job.close()
         lines, archived = report(loaded, item, item_id, trace, out / "archive.db")
-    for line in lines:
-        click.echo(line)
     if job_dir:
-        click.echo(f"the answer is archived in {job_dir} (WARC, archive.db, logs/)")
-    return archived
+        lines.append(f"the answer is archived in {job_dir} (WARC, archive.db, logs/)")
+    return lines, archived
