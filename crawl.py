@@ -33,7 +33,7 @@ class LifeboatGroup(click.Group):
         except LifeboatError as exc:
             raise click.ClickException(str(exc)) from None
         except sqlite3.DatabaseError as exc:
-            from metadata.schema import is_damage
+            from archive.schema import is_damage
 
             if not is_damage(exc):
                 raise
@@ -281,6 +281,29 @@ def serve(job_dir: Path, host: str, port: int, require_login: bool, tiles: str |
 
     run_serve_command(job_dir=job_dir, host=host, port=port, require_login=require_login,
                       tiles=tiles)
+
+
+@cli.command()
+@job_dir_argument
+def upgrade(job_dir: Path) -> None:
+    """Bring DIR's archive.db, made by an older lifeboat, to this version's schema.
+
+    Applies each schema migration the file has not had, once, and says which. Commands
+    that write (crawl, extract, merge) do it themselves; serve only reads, so it asks
+    for this first.
+
+    Example:
+
+        lifeboat upgrade jobs/demo
+    """
+    from archive.schema import upgrade_job
+
+    applied = upgrade_job(job_dir)
+    db_path = job_dir / "archive.db"
+    if applied:
+        click.echo(f"lifeboat upgrade: {db_path}: applied {', '.join(applied)}")
+    else:
+        click.echo(f"lifeboat upgrade: {db_path} is current; nothing to apply")
 
 
 @cli.command()

@@ -11,9 +11,13 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
+from archive.schema import LedgerState
+
 # Order of the legend, and the character each state gets in text; "not walked" is an ID
 # inside the range without a ledger row.
-STATE_ORDER = ("archived", "deleted", "missing", "forbidden", "failed", "queued")
+STATE_ORDER = tuple(s.value for s in (LedgerState.ARCHIVED, LedgerState.DELETED,
+                                     LedgerState.MISSING, LedgerState.FORBIDDEN,
+                                     LedgerState.FAILED, LedgerState.QUEUED))
 STATE_MARKS = {"archived": "#", "deleted": "d", "missing": ".", "forbidden": "f",
                "failed": "x", "queued": "q", "not walked": " "}
 NOT_WALKED = "not walked"

@@ -27,6 +27,30 @@ class JobLocked(ArchiveError):
     """Another crawl is running on the job directory: wait for it, or stop it first."""
 
 
+class DamagedDatabase(ArchiveError):
+    """archive.db is damaged: SQLite cannot read it whole (a PRAGMA quick_check failed)."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(
+            f"{path} is damaged: {problems[0]}{more}. Keep a copy of it; `sqlite3 {path} "
+            f"'PRAGMA integrity_check'` lists the damage, `sqlite3 {path} .recover` saves "
+            f"what is still readable; the WARC files are not affected (lifeboat verify "
+            f"checks them)")
+        self.path, self.problems = path, problems
+
+
+class SchemaBehind(ArchiveError):
+    """archive.db was made by an older lifeboat and a read-only command cannot use it yet."""
+
+    def __init__(self, job_dir: str, pending: list[str]) -> None:
+        super().__init__(
+            f"{job_dir}/archive.db was made by an older lifeboat ({len(pending)} schema "
+            f"upgrades pending) and serve writes nothing: run `lifeboat upgrade {job_dir}` "
+            "once, then serve again")
+        self.job_dir, self.pending = job_dir, pending
+
+
 class DiskFull(ArchiveError):
     """The disk is full: free some space, then rerun the same command to resume."""
 

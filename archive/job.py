@@ -22,9 +22,9 @@ from typing import Any, Callable, TextIO
 from archive.capture import DigestIndex, PendingExchanges
 from archive.exceptions import JobLocked, JobMismatch, fatal_write_error
 from archive.repair import repair_warc
+from archive.schema import open_db
 from archive.store import JobStore
 from archive.writer import RotatingWarcWriter, warc_files
-from metadata.schema import open_db
 
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The ledger: which state every walked or discovered ID ended in, and ``lifeboat status``.
 
 Terminal states are ``archived``, ``missing``, ``deleted``, ``forbidden`` and ``failed``
-(``metadata.schema.LEDGER_STATES``). A discovered item (a user, a media URL) is written as
+(``archive.schema.LEDGER_STATES``). A discovered item (a user, a media URL) is written as
 ``queued`` in the same transaction as the item that revealed it, so a crawl killed before
 fetching it picks it up on resume. Resuming refetches ``queued`` and ``failed`` IDs and
 skips every other ID already in the ledger.
@@ -18,11 +18,10 @@ import sqlite_utils
 
 from archive.coverage import strip_text, walk_coverage
 from archive.exceptions import NotAJobDir
-from metadata.schema import LEDGER_STATES
+from archive.schema import LEDGER_STATES, QUEUED, LedgerState, open_db
 
-QUEUED = "queued"
 STRIP_WIDTH = 72  # characters of the coverage strip in `lifeboat status`
-RETRY_STATES = (QUEUED, "failed")
+RETRY_STATES = (QUEUED, LedgerState.FAILED.value)
 
 _INSERT = """
 INSERT INTO ledger (profile, item_type, id, state, attempts, last_status, updated_at, reason)
@@ -260,10 +259,18 @@ def run_state_lines(db: sqlite_utils.Database, job_dir: Path, running: bool) -> 
     return []
 
 
+def summary_after_crawl(job_dir: Path) -> list[str]:
+    """``summarize`` once a crawl is over; opening the archive builds its readers' indexes."""
+    db = open_db(Path(job_dir) / "archive.db")
+    try:
+        return summarize(db)
+    finally:
+        db.close()
+
+
 def job_status(job_dir: Path) -> list[str]:
     """Every line of ``lifeboat status``; raises NotAJobDir when DIR has no archive.db."""
     from archive.job import crawl_running
-    from metadata.schema import open_db
 
     db_path = Path(job_dir) / "archive.db"
     if not db_path.is_file():

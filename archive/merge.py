@@ -28,8 +28,8 @@ from pathlib import Path
 
 from archive.exceptions import ArchiveError
 from archive.job import read_job_toml, utc_now, write_job_toml
+from archive.schema import open_db
 from archive.writer import warc_files
-from metadata.schema import open_db
 
 RANK = ("CASE {0} WHEN 'archived' THEN 3 WHEN 'deleted' THEN 3 WHEN 'forbidden' THEN 2 "
         "WHEN 'missing' THEN 2 WHEN 'failed' THEN 1 ELSE 0 END")

@@ -3,7 +3,7 @@
 Rows are buffered in memory and written in one sqlite-utils transaction per batch
 (every ``batch_size`` rows or ``max_delay`` seconds, and at close), so a kill loses at
 most the last uncommitted batch, and resuming refetches exactly those IDs. The tables are
-made by sqlite-utils (``metadata.schema``); rows go in with ``executemany`` on one prepared
+made by sqlite-utils (``archive.schema``); rows go in with ``executemany`` on one prepared
 statement per table (sqlite-utils' ``insert_all`` converted every value in Python first;
 bench/README.md, section 1).
 
@@ -25,8 +25,9 @@ from typing import Any, Callable
 import sqlite_utils
 
 from archive.exceptions import fatal_write_error
-from archive.ledger import QUEUED, record_ledger, record_queued
+from archive.ledger import record_ledger, record_queued
 from archive.results import ChildMedia, Media, Post, PostChild, PostMedia, Result
+from archive.schema import QUEUED
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +259,7 @@ class JobStore:
 
     def _report_collisions(self) -> None:
         """Say which posts rows were just replaced by another answer with the same posts.id
-        (the trigger in metadata.schema keeps the replaced row in post_collisions)."""
+        (the trigger in archive.schema keeps the replaced row in post_collisions)."""
         rows = self.db.execute(
             "SELECT rowid, id, url, replaced_by_url FROM post_collisions WHERE rowid > ? "
             "ORDER BY rowid", [self._collisions]).fetchall()

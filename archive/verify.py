@@ -34,7 +34,7 @@ from archive.exceptions import ArchiveError
 from archive.job import read_job_toml
 from archive.reader import clean_target_uri
 from archive.scan import Damage, ScannedRecord, scan_warc
-from metadata.schema import LEDGER_STATES, integrity_problems, is_damage
+from archive.schema import LEDGER_STATES, integrity_problems, is_damage
 
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 PROGRESS_MIN_BYTES = 64 << 20

@@ -1,9 +1,9 @@
 """A synthetic lifeboat archive.db for the Datasette benchmark: many posts, geotagged media.
 
-Built with sqlite-utils through ``metadata.schema.open_db`` (so it has the real schema and
-indexes) and ``datasette_plugins.prepare.prepare_file`` (full-text search, views), then
-cached on disk (the name carries the sizes). Each use re-runs ``prepare_file``, which adds
-any index or view the schema gained since the file was built. Deterministic (seeded).
+Built with sqlite-utils through ``archive.schema.open_db`` (so it has the real schema:
+indexes, full-text search, views), then cached on disk (the name carries the sizes). Each
+use opens it with ``open_db`` again, which applies any migration the schema gained since
+the file was built. Deterministic (seeded).
 """
 
 from __future__ import annotations
@@ -77,8 +77,7 @@ def _media(count: int, posts: int, rng: random.Random) -> Iterator[tuple[dict, d
 
 def build(path: Path, posts: int, media: int, seed: int = 2021) -> None:
     """Write the synthetic archive to ``path`` (replacing a partial one)."""
-    from datasette_plugins.prepare import prepare_file
-    from metadata.schema import open_db
+    from archive.schema import open_db
 
     partial = path.with_suffix(".partial")
     for stale in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
@@ -98,7 +97,6 @@ def build(path: Path, posts: int, media: int, seed: int = 2021) -> None:
         db["media_metadata"].insert_all(metadata_rows, batch_size=BATCH)
         db["post_media"].insert_all(links, batch_size=BATCH, ignore=True)
     db.close()
-    prepare_file(partial)
     partial.rename(path)
     for leftover in (Path(f"{partial}-wal"), Path(f"{partial}-shm")):
         leftover.unlink(missing_ok=True)
@@ -111,7 +109,7 @@ def ensure_archive(posts: int, media: int) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         print(f"building {path} ({posts:,} posts, {media:,} media; once) ...", flush=True)
         build(path, posts, media)
-    from datasette_plugins.prepare import prepare_file
+    from archive.schema import open_db
 
-    prepare_file(path)
+    open_db(path).close()
     return path

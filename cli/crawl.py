@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from archive.job import write_job_toml
-from archive.ledger import summarize
+from archive.ledger import summary_after_crawl
 from spiders.profile import Profile, load_profile, parse_size, parse_var_options
 from spiders.run import plan_walks, run_crawl
 from spiders.settings import crawl_settings, lifeboat_version
@@ -75,21 +75,19 @@ def echo_repairs(repairs: list[str], job_dir: Path) -> None:
 
 def echo_summary(job_dir: Path) -> None:
     """The ledger summary of a finished (or stopped) crawl."""
-    from metadata.schema import open_db
-
-    # the crawl is over: opening the archive now builds the indexes its readers use
-    for line in summarize(open_db(job_dir / "archive.db")):
+    for line in summary_after_crawl(job_dir):
         click.echo(line)
 
 
 def extract_after_crawl(job_dir: Path) -> None:
     """ExifTool over what the crawl archived; a missing ExifTool keeps the crawl and says how."""
+    from archive.exceptions import DamagedDatabase
     from metadata.exceptions import MetadataError
     from metadata.extract import extract_job, summary
 
     try:
         result = extract_job(job_dir)
-    except MetadataError as exc:
+    except (MetadataError, DamagedDatabase) as exc:
         raise click.ClickException(
             f"the crawl is saved in {job_dir}, but metadata extraction could not run: "
             f"{exc}; then run `lifeboat extract {job_dir}`") from None

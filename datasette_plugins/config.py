@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import unquote_plus
 
+from archive.schema import MIGRATIONS_TABLE
 from datasette_plugins.queries import CANNED_QUERIES
 
 DATABASE = "archive"
@@ -320,7 +321,8 @@ def build_metadata(tile_layer: str = BUNDLED_TILES, require_login: bool = False,
         "databases": {
             DATABASE: {
                 "description_html": home,
-                "tables": TABLES,
+                # the schema's record of applied migrations is bookkeeping, not evidence
+                "tables": {**TABLES, MIGRATIONS_TABLE: {"hidden": True}},
                 "queries": queries,
             },
             # served as map tiles only (datasette-tiles reads it without permission

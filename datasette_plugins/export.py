@@ -12,7 +12,8 @@ from typing import IO, Iterator
 
 from tqdm import tqdm
 
-from datasette_plugins.queries import EXPORT_COLUMNS, EXPORT_SQL
+from archive.schema import EXPORT_SQL
+from datasette_plugins.queries import EXPORT_COLUMNS
 
 FORMATS = ("csv", "jsonl")
 DEFAULT_BASE_URL = "http://127.0.0.1:8001"  # where `lifeboat serve DIR` listens by default

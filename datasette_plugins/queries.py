@@ -1,60 +1,9 @@
-"""The SQL behind lifeboat's views, canned queries, media routes and export, in one place."""
+"""The SQL behind lifeboat's canned queries, media routes and export (the views' SQL is
+part of the schema: ``archive.schema``)."""
 
 from __future__ import annotations
 
-# For a capture ``own`` that is a WARC revisit, the original record it refers to.
-REVISIT_ORIGINAL_JOIN = """
-left join captures orig on own.warc_type = 'revisit' and orig.warc_record_id = own.refers_to
-"""
-
-# The capture that holds a media item's payload: its own record, or for a WARC revisit
-# the original record it refers to.
-PAYLOAD_CAPTURE_JOIN = f"""
-left join captures own on own.id = m.capture_id
-{REVISIT_ORIGINAL_JOIN}
-"""
-
-# Where a payload lives, given captures ``own`` and ``orig`` (REVISIT_ORIGINAL_JOIN).
-PAYLOAD_COLUMNS = """
-coalesce(orig.warc_filename, own.warc_filename) as warc_filename,
-coalesce(orig.warc_offset, own.warc_offset) as warc_offset
-"""
-
-# Where, when and with what a payload was captured, from ``media_metadata mm``.
-PLACE_TIME_CAMERA = """
-mm.latitude as latitude,
-mm.longitude as longitude,
-mm.altitude as altitude,
-mm.captured_at as captured_at,
-mm.captured_at_utc as captured_at_utc,
-mm.make as make,
-mm.model as model
-"""
-
-# One row per (post, media): the journalists' export and the `media_export` view.
-EXPORT_SQL = f"""
-select
-  p.id as post_id,
-  p.author as author,
-  p.created_at as post_created_at,
-  p.url as post_url,
-  p.text as post_text,
-  p.deleted as post_deleted,
-  pm.media_url as media_url,
-  coalesce(m.content_type, mm.mime_type) as media_type,
-  m.sha256 as sha256,
-  '/-/evidence/' || m.sha256 as evidence_url,
-  {PLACE_TIME_CAMERA},
-  own.fetched_at as fetched_at,
-  own.warc_record_id as warc_record_id,
-  {PAYLOAD_COLUMNS}
-from post_media pm
-join posts p on p.id = pm.post_id
-left join media m on m.url = pm.media_url
-left join media_metadata mm on mm.sha256 = m.sha256
-{PAYLOAD_CAPTURE_JOIN}
-order by p.created_at, p.id, pm.media_url
-"""
+from archive.schema import PAYLOAD_CAPTURE_JOIN, PAYLOAD_COLUMNS, REVISIT_ORIGINAL_JOIN
 
 EXPORT_COLUMNS = [
     "post_id", "author", "post_created_at", "post_url", "post_text", "post_deleted",
@@ -62,36 +11,6 @@ EXPORT_COLUMNS = [
     "captured_at", "captured_at_utc", "make", "model", "fetched_at", "warc_record_id",
     "warc_filename", "warc_offset",
 ]
-
-# One row per distinct geotagged payload, with a datasette-cluster-map popup. No ORDER BY
-# (the map's metadata sorts by captured_at): a view without one is flattened into the
-# count, facet and canned queries over it, so they never compute the per-row ``posts``
-# subquery or the popup, and a filter on latitude can use its index.
-GEOTAGGED_MEDIA_SQL = f"""
-select
-  mm.sha256 as sha256,
-  {PLACE_TIME_CAMERA},
-  mm.mime_type as mime_type,
-  mm.gps_flag as gps_flag,
-  (select count(distinct pm.post_id) from media m2 join post_media pm on pm.media_url = m2.url
-    where m2.sha256 = mm.sha256) as posts,
-  json_object(
-    'image', '/-/thumb/' || mm.sha256,
-    'title', coalesce(mm.captured_at_utc, mm.captured_at, 'capture time unknown'),
-    'description', trim(coalesce(mm.make, '') || ' ' || coalesce(mm.model, '') || ' '
-                        || coalesce(mm.mime_type, '')),
-    'link', '/-/evidence/' || mm.sha256
-  ) as popup
-from media_metadata mm
-where mm.latitude is not null and mm.longitude is not null
-  and exists (select 1 from media m where m.sha256 = mm.sha256)
-"""
-
-# Every view prepare_for_serving creates: name -> SQL.
-VIEWS = {
-    "geotagged_media": GEOTAGGED_MEDIA_SQL,
-    "media_export": EXPORT_SQL,
-}
 
 # The capture holding the payload of a media item, by SHA-256.
 MEDIA_PAYLOAD_SQL = f"""

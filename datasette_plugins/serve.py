@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
 import click
 from datasette.app import Datasette
 
+from archive.schema import check_database, require_current
 from datasette_plugins.config import BUNDLED_TILES, SETTINGS, build_metadata
 from datasette_plugins.examples import example_queries
-from datasette_plugins.prepare import prepare_file
 from datasette_plugins.safety import UnsafeBind, check_bind
-from metadata.schema import check_database
 
 
 def database_path(job_dir: Path) -> Path:
@@ -31,7 +29,8 @@ def make_datasette(db_path: Path, require_login: bool = False,
     """A Datasette instance over ``db_path`` with lifeboat's metadata and settings.
 
     Datasette opens the file read-only (``mode=ro``) and our connections set
-    ``query_only``; prepare the file first (``prepare_file``) for search and the map.
+    ``query_only``: nothing is written. Full-text search and the map's views are part of
+    the schema (``archive.schema``), made by the commands that write.
     """
     return Datasette(
         [str(db_path)],
@@ -39,15 +38,6 @@ def make_datasette(db_path: Path, require_login: bool = False,
                                 examples=example_queries(db_path)),
         settings=SETTINGS,
     )
-
-
-def prepare_if_writable(db_path: Path) -> None:
-    """Create FTS and views when the file can be written; otherwise say what is missing."""
-    if os.access(db_path, os.W_OK) and os.access(db_path.parent, os.W_OK):
-        prepare_file(db_path)
-    else:
-        click.echo(f"lifeboat serve: {db_path} is read-only; serving without full-text "
-                   "search and map views unless they were prepared before", err=True)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -77,7 +67,7 @@ def run_serve_command(job_dir: Path, host: str = "127.0.0.1", port: int = 8001,
         raise click.ClickException(str(error)) from None
     db_path = database_path(job_dir)
     check_database(db_path)  # damaged: an error that says so (lifeboat's CLI), no traceback
-    prepare_if_writable(db_path)
+    require_current(db_path)  # behind: an error saying `lifeboat upgrade DIR` (no writes)
     ds = make_datasette(db_path, require_login=require_login, tiles=tiles)
     sock = listening_socket(host, port)
     bound_port = sock.getsockname()[1]

@@ -39,16 +39,3 @@ class NotAJobDirectory(MetadataError):
             f"{path} is not a lifeboat job directory (no archive.db inside); to extract from "
             f"WARC files give a database: lifeboat extract --db FILE WARC..."
         )
-
-
-class DamagedDatabase(MetadataError):
-    """archive.db is damaged: SQLite cannot read it whole (a PRAGMA quick_check failed)."""
-
-    def __init__(self, path: str, problems: list[str]) -> None:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(
-            f"{path} is damaged: {problems[0]}{more}. Keep a copy of it; `sqlite3 {path} "
-            f"'PRAGMA integrity_check'` lists the damage, `sqlite3 {path} .recover` saves "
-            f"what is still readable; the WARC files are not affected (lifeboat verify "
-            f"checks them)")
-        self.path, self.problems = path, problems

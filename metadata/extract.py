@@ -28,10 +28,10 @@ import sqlite_utils
 from tqdm import tqdm
 
 from archive.reader import open_record
+from archive.schema import open_db
 from metadata.exceptions import NotAJobDirectory
 from metadata.payload import Spooled, spool_record, use_fast_inflate
 from metadata.runner import FILE_SECONDS, ExifToolPool, Record
-from metadata.schema import open_db
 from metadata.store import (count_pending, error_row, is_extracted, iter_pending, metadata_row,
                             save_rows)
 from metadata.warc_scan import scan_warc
@@ -166,6 +166,7 @@ def extract_job(job_dir: Path, workers: int | None = None,
                     f"payload in the WARC has SHA-256 {spooled.sha256}, not {item.sha256}")]))
             batches.add(item.sha256, spooled)
         batches.finish()
+    db.close()
     result.seconds = time.monotonic() - started
     return result
 
@@ -201,6 +202,7 @@ def extract_warcs(warc_paths: Sequence[Path], db_path: Path, workers: int | None
                 result.unreadable.append(f"{warc_path}: {exc}")
         batches.finish()
         db.conn.commit()  # captures / media of payloads that were already extracted
+    db.close()
     result.seconds = time.monotonic() - started
     return result
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Mapping, NamedTuple
 
+from archive.times import utc_time
 from metadata.composite import with_composites
 
 Tags = Mapping[str, Any]
@@ -244,19 +245,6 @@ def iso_datetime(value: Any, *, offset: Any = None, subsec: Any = None,
     if zone is None and utc:
         zone = "Z"
     return f"{date}T{clock}{fraction}{zone or ''}"
-
-
-def utc_time(value: str | None) -> str | None:
-    """An ISO 8601 time with a zone (``Z`` or ``+hh:mm``) as UTC, ``YYYY-MM-DDTHH:MM:SS[.fff]Z``;
-    None for a time without a zone (the camera's local clock: its UTC is unknown)."""
-    if not value or not re.search(r"(Z|[+-]\d{2}:?\d{2})$", value.strip()):
-        return None
-    try:
-        when = datetime.fromisoformat(value.strip()).astimezone(timezone.utc)
-    except ValueError:
-        return None
-    millis = f".{when.microsecond // 1000:03d}" if when.microsecond else ""
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + millis + "Z"
 
 
 class TimeTag(NamedTuple):

@@ -24,7 +24,7 @@ import click
 
 from archive.exceptions import JobMismatch
 from archive.job import write_job_toml
-from archive.ledger import summarize
+from archive.ledger import summary_after_crawl
 from spiders.chunks import ChunkQueue, SeedMismatch, connect
 from spiders.profile import (Profile, ProfileError, find_profile, load_profile, parse_size,
                              parse_var_options)
@@ -162,9 +162,7 @@ def run_worker_command(profile: str, job_dir: Path, redis_url: str, worker: str 
         click.echo(f"lifeboat: {repair} (logged in {job_dir / 'logs' / 'repairs.log'})", err=True)
     if exit_code == 1:  # a write failed for good (said above): nothing more is opened
         raise SystemExit(exit_code)
-    from metadata.schema import open_db
-
-    for line in summarize(open_db(job_dir / "archive.db")):
+    for line in summary_after_crawl(job_dir):
         click.echo(line)
     click.echo(f"walk {queue.prefix}*: {json.dumps(queue.counts())}")
     if exit_code:

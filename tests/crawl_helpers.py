@@ -171,3 +171,31 @@ def warcio_check(job_dir: Path) -> None:
     result = subprocess.run([str(warcio), "check", *map(str, files)], capture_output=True,
                             text=True, env={**os.environ})
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def start_serve(job_dir: Path, log: Path,
+                tiles: str | None = "/no-tiles/{z}/{x}/{y}.png") -> tuple[subprocess.Popen, str]:
+    """Run `lifeboat serve DIR --port 0` (output to ``log``); return it and its URL.
+    ``tiles=None`` keeps the bundled offline basemap."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "crawl.py"), "serve", str(job_dir), "--port", "0",
+             *(["--tiles", tiles] if tiles else [])],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        for line in log.read_text().splitlines():
+            if line.startswith("lifeboat serve: http://"):
+                return proc, line.split(": ", 1)[1].strip()
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"lifeboat serve printed no URL: {log.read_text()}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise

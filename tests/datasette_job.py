@@ -1,7 +1,7 @@
 """Build a small, real lifeboat job directory for the investigator-UI tests.
 
 Real WARC records written by warcio (post JSON responses, a JPEG, the demo's MP4 and a revisit of a
-byte-identical re-upload) and rows written with metadata.schema.open_db + sqlite-utils,
+byte-identical re-upload) and rows written with archive.schema.open_db + sqlite-utils,
 exactly as DESIGN.md's tables. The metadata rows stand in for `lifeboat extract`.
 """
 
@@ -20,7 +20,7 @@ from PIL import Image
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from metadata.schema import open_db
+from archive.schema import fill_utc_times, open_db
 
 API = "http://127.0.0.1:9/api/v1/posts/"
 CDN = "http://127.0.0.1:9/media/"
@@ -164,9 +164,17 @@ def build_job(job_dir: Path, mp4: bytes | None = None) -> Job:
         {"sha256": job.shas["plain.jpg"], "mime_type": "image/jpeg",
          "exiftool": json.dumps({"FileType": "JPEG"}), "exiftool_version": "12.57"},
     ])
+    fill_utc_times(db)  # captured_at_utc, as lifeboat extract writes it
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     return job
+
+
+def fill_utc(db_path: Path) -> None:
+    """captured_at_utc for metadata rows written by hand, as lifeboat extract writes it."""
+    db = open_db(db_path)
+    fill_utc_times(db)
+    db.close()
 
 
 def crawl_demo(job_dir: Path, platform, ids: str = "1-200") -> Path:

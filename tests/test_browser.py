@@ -7,13 +7,13 @@ import csv
 import json
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from crawl_helpers import start_serve, stop
 from datasette_job import build_job, crawl_demo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,25 +32,6 @@ pytestmark = [
                        reason=f"{CHROMIUM} not found: install Debian's chromium "
                               "(./bootstrap.sh test does) to run the browser tests"),
 ]
-
-
-def start_serve(job_dir: Path, log: Path,
-                tiles: str | None = "/no-tiles/{z}/{x}/{y}.png") -> tuple[subprocess.Popen, str]:
-    """Run `lifeboat serve DIR --port 0` (output to ``log``); return it and its URL.
-    ``tiles=None`` keeps the bundled offline basemap."""
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "crawl.py"), "serve", str(job_dir), "--port", "0",
-             *(["--tiles", tiles] if tiles else [])],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        for line in log.read_text().splitlines():
-            if line.startswith("lifeboat serve: http://"):
-                return proc, line.split(": ", 1)[1].strip()
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"lifeboat serve printed no URL: {log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -87,15 +68,6 @@ def desk(demo_factory, tmp_path_factory):
         yield job_dir, url.rstrip("/")
     finally:
         stop(proc)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
 
 
 @pytest.fixture(scope="module")

@@ -56,11 +56,9 @@ def test_each_warc_file_is_sealed_within_a_minute_of_capture(sealed_crawl):
 
 
 async def test_evidence_page_shows_the_seal_of_its_warc_file(sealed_crawl):
-    from datasette_plugins.prepare import prepare_file
     from datasette_plugins.serve import make_datasette
 
     job, _, _ = sealed_crawl
-    prepare_file(job / "archive.db")
     with sqlite3.connect(job / "archive.db") as db:
         sha256, warc_name = db.execute(
             "SELECT m.sha256, c.warc_filename FROM media m JOIN captures c "

@@ -16,21 +16,18 @@ from PIL import Image
 from crawl import cli
 from datasette_job import SCRIPT_TEXT, build_job
 from datasette_plugins.config import TABLES
-from datasette_plugins.prepare import prepare_file
 from datasette_plugins.safety import UnsafeBind, check_bind, is_loopback
 from datasette_plugins.serve import make_datasette
 from datasette_plugins.warc_media import RangeNotSatisfiable, parse_range
 from datasette_plugins.sql_functions import distance_km
-from metadata.schema import TABLES as SCHEMA_TABLES
-from metadata.schema import open_db
+from archive.schema import TABLES as SCHEMA_TABLES
+from archive.schema import open_db, upgrade_job
 
 
 @pytest.fixture(scope="session")
 def job(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ui")
-    built = build_job(tmp / "job")
-    prepare_file(built.db_path)
-    return built
+    return build_job(tmp / "job")
 
 
 @pytest.fixture(scope="session")
@@ -61,12 +58,13 @@ def test_every_schema_table_and_column_is_described():
         assert not missing, f"{table}: no description for {sorted(missing)}"
 
 
-def test_prepare_is_idempotent_and_search_follows_new_posts(tmp_path):
-    job = build_job(tmp_path / "job")
-    assert prepare_file(job.db_path) == ["posts_fts", "geotagged_media", "media_export"]
-    assert prepare_file(job.db_path) == []
-    conn = sqlite3.connect(job.db_path)
-    with conn:  # a crawl adding a post after serving was prepared
+def test_migrations_apply_once_and_search_follows_new_posts(tmp_path):
+    db = open_db(tmp_path / "archive.db")
+    assert db.applied == ["tables", "posts_fts", "views", "captured_at_utc"]
+    db.close()
+    assert upgrade_job(tmp_path) == []
+    conn = sqlite3.connect(tmp_path / "archive.db")
+    with conn:  # a crawl adding a post
         conn.execute("insert into posts (id, author, text) values ('99', 'zoe', 'zeppelin')")
     hits = conn.execute("select rowid from posts_fts where posts_fts match 'zeppelin'").fetchall()
     conn.close()
@@ -184,7 +182,6 @@ async def test_media_near_point_finds_exactly_the_media_within_km(tmp_path):
         db["media"].insert({"url": f"https://example.test/{name}", "sha256": name})
         db["media_metadata"].insert({"sha256": name, "latitude": p_lat, "longitude": p_lon})
     db.close()
-    prepare_file(tmp_path / "archive.db")
     data = (await make_datasette(tmp_path / "archive.db").client.get(
         f"/archive/media_near_point.json?lat={lat}&lon={lon}&km={km}&_shape=objects")).json()
     expected = {n for n, (p_lat, p_lon) in points.items()

@@ -13,15 +13,12 @@ from markupsafe import escape
 
 from datasette_job import crawl_demo
 from datasette_plugins.export import run_export_command
-from datasette_plugins.prepare import prepare_file
 from datasette_plugins.serve import make_datasette
 
 
 @pytest.fixture(scope="module")
 def demo_job(demo_platform, tmp_path_factory):
-    job_dir = crawl_demo(tmp_path_factory.mktemp("ui-demo") / "job", demo_platform)
-    prepare_file(job_dir / "archive.db")
-    return job_dir
+    return crawl_demo(tmp_path_factory.mktemp("ui-demo") / "job", demo_platform)
 
 
 @pytest.fixture(scope="module")

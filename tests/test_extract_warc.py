@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from crawl import cli
 from metadata.extract import extract_job, extract_warcs
 from metadata.samples import WarcItem, write_photo, write_warc
-from metadata.schema import open_db
+from archive.schema import open_db
 from metadata.store import iter_pending
 
 BASE = "http://media.example.test/"

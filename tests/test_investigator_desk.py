@@ -19,9 +19,8 @@ from html import unescape
 import pytest
 from PIL import Image
 
-from datasette_job import CDN, Recorder, build_job, make_jpeg
-from metadata.schema import open_db
-from datasette_plugins.prepare import prepare_file
+from datasette_job import CDN, Recorder, build_job, fill_utc, make_jpeg
+from archive.schema import open_db
 from datasette_plugins.serve import make_datasette
 
 EXTRA_POSTS = 1300          # with the fixture's 5: 1,305 posts, past Datasette's 1,000
@@ -113,7 +112,7 @@ def job(tmp_path_factory):
                                        "captured_at": "2021-01-06T17:00:00Z"})
     add_media(built, "huge.png", huge_png(), "image/png", "9002", "2021-01-06T18:00:00Z", {})
     add_media(built, "big.jpg", big_jpeg(), "image/jpeg", "9003", "2021-01-06T18:00:00Z", {})
-    prepare_file(built.db_path)
+    fill_utc(built.db_path)
     return built
 
 

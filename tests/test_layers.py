@@ -45,3 +45,11 @@ def test_click_only_in_the_cli_layer(package: str) -> None:
     offending = [str(p.relative_to(ROOT)) for p in modules(package) if "click" in imported(p)]
     assert not offending, (f"click belongs in crawl.py and cli/; raise a LifeboatError or "
                            f"return lines instead in {offending}")
+
+
+def test_archive_is_the_bottom_layer() -> None:
+    above = LIFEBOAT - {"archive"}
+    offending = {str(p.relative_to(ROOT)): sorted(imported(p) & above)
+                 for p in modules("archive") if imported(p) & above}
+    assert not offending, (f"archive/ is the bottom layer (archive/schema.py owns the SQLite "
+                           f"schema); these import a layer above it: {offending}")

@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from crawl_helpers import crawl_bundled, lifeboat, rows
-from datasette_plugins.prepare import prepare_file
 from datasette_plugins.serve import make_datasette
 from real_platforms.common import NotInstalled, Photo, served
 from real_platforms.mediawiki import EDITS, Page, Wiki, mediawiki_site
@@ -43,7 +42,6 @@ def job(wiki: Wiki, tmp_path_factory: pytest.TempPathFactory) -> Path:
     last = max([p.id for p in wiki.pages] + list(wiki.revisions)) + 2
     job_dir = tmp_path_factory.mktemp("mediawiki-job") / "job"
     crawl_bundled("mediawiki", job_dir, "--var", f"api={wiki.url}/api.php", "--ids", f"1-{last}")
-    prepare_file(job_dir / "archive.db")
     return job_dir
 
 

@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from crawl_helpers import crawl_bundled, lifeboat, rows
-from datasette_plugins.prepare import prepare_file
 from datasette_plugins.serve import make_datasette
 from real_platforms.common import NotInstalled, served
 from real_platforms.wordpress import Post, WordPressSite, wordpress_site
@@ -43,7 +42,6 @@ def job(site: WordPressSite, tmp_path_factory: pytest.TempPathFactory) -> Path:
     job_dir = tmp_path_factory.mktemp("wordpress-job") / "job"
     crawl_bundled("wordpress", job_dir, "--var", f"instance={site.url}",
                   "--ids", f"1-{site.last_id + 2}")
-    prepare_file(job_dir / "archive.db")
     return job_dir
 
 

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from archive.job import write_job_toml
 from crawl import cli
-from metadata.schema import open_db
+from archive.schema import open_db
 
 
 def ledger_row(item_type: str, item_id: str, state: str, when: str, status: int | None = 200,
