@@ -41,13 +41,14 @@ class DamagedDatabase(ArchiveError):
 
 
 class SchemaBehind(ArchiveError):
-    """archive.db was made by an older lifeboat and a read-only command cannot use it yet."""
+    """archive.db was made by an older lifeboat, and a command that only reads it (serve,
+    export) cannot use it until it is upgraded."""
 
     def __init__(self, job_dir: str, pending: list[str]) -> None:
         super().__init__(
             f"{job_dir}/archive.db was made by an older lifeboat ({len(pending)} schema "
-            f"upgrades pending) and serve writes nothing: run `lifeboat upgrade {job_dir}` "
-            "once, then serve again")
+            f"upgrades pending: {', '.join(pending)}) and this command only reads it: run "
+            f"`lifeboat upgrade {job_dir}` once, then run this command again")
         self.job_dir, self.pending = job_dir, pending
 
 

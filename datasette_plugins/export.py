@@ -12,7 +12,7 @@ from typing import IO, Iterator
 
 from tqdm import tqdm
 
-from archive.schema import EXPORT_SQL
+from archive.schema import EXPORT_SQL, require_current
 from datasette_plugins.queries import EXPORT_COLUMNS
 
 FORMATS = ("csv", "jsonl")
@@ -73,6 +73,7 @@ def run_export_command(job_dir: Path, fmt: str = "csv", output: Path | None = No
     from datasette_plugins.serve import database_path
 
     db_path = database_path(job_dir)
+    require_current(db_path)
     conn = connect_read_only(db_path)
     try:
         total = conn.execute("select count(*) from post_media pm join posts p "

@@ -129,7 +129,9 @@ def test_serve_refuses_an_older_job_without_writing_then_serves_it_upgraded(dump
     said = (refused.stdout + refused.stderr).strip()
     assert refused.returncode != 0 and "Traceback" not in said
     assert len(said.splitlines()) == 1 and f"lifeboat upgrade {job_dir}" in said, said
-    assert files(job_dir) == untouched
+    exported = lifeboat("export", str(job_dir), "-o", str(tmp_path / "out.csv"))
+    assert exported.returncode != 0 and f"lifeboat upgrade {job_dir}" in exported.stderr
+    assert files(job_dir) == untouched and not (tmp_path / "out.csv").exists()
 
     assert lifeboat("upgrade", str(job_dir)).returncode == 0
     post_id, word = a_word(job_dir / "archive.db")
