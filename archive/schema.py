@@ -189,8 +189,8 @@ INDEXES: list[tuple[str, list[str], bool]] = [
 ]
 
 # Indexes only readers use (Datasette's posts facets, media streamed by SHA-256, captures
-# looked up by URL) are built when the archive is first opened for reading, not kept
-# current row by row while a crawl writes (``open_db(..., reading_indexes=False)``;
+# looked up by URL) are built when a crawl ends and by extract, merge and upgrade, not kept
+# current row by row while a first crawl writes (``open_db(..., reading_indexes=False)``;
 # bench/README.md, section 1). Once built, later crawls of the job keep them current.
 READING_INDEXES: list[tuple[str, list[str], bool]] = [
     ("captures", ["url"], False),

@@ -163,30 +163,29 @@ def visit_everything(base: str, db_path: Path) -> None:
     assert status == 200 and sha256 in body
 
 
-def test_serve_writes_nothing(demo_job, tmp_path):
-    untouched = files(demo_job)
-    assert "archive.db" in untouched and not any(".db-" in name for name in untouched)
-    proc, url = start_serve(demo_job, tmp_path / "serve.log")
+def serve_and_visit(job_dir: Path, log: Path) -> None:
+    """Serve ``job_dir``, visit everything, stop: not a file under it may change."""
+    untouched = files(job_dir)
+    proc, url = start_serve(job_dir, log)
     try:
-        visit_everything(url.rstrip("/"), demo_job / "archive.db")
+        visit_everything(url.rstrip("/"), job_dir / "archive.db")
     finally:
         stop(proc)
-    assert files(demo_job) == untouched
+    assert files(job_dir) == untouched
+
+
+def test_serve_writes_nothing(demo_job, tmp_path):
+    assert not any(".db-" in name for name in files(demo_job))
+    serve_and_visit(demo_job, tmp_path / "serve.log")
 
 
 def test_a_read_only_job_serves_search_and_the_map(demo_job, tmp_path):
-    made = [p for p in (demo_job, *demo_job.rglob("*"))]
+    made = [demo_job, *demo_job.rglob("*")]
     modes = {p: p.stat().st_mode for p in made}
     for p in made:
         p.chmod(modes[p] & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
     try:
-        untouched = files(demo_job)
-        proc, url = start_serve(demo_job, tmp_path / "serve.log")
-        try:
-            visit_everything(url.rstrip("/"), demo_job / "archive.db")
-        finally:
-            stop(proc)
-        assert files(demo_job) == untouched
+        serve_and_visit(demo_job, tmp_path / "serve.log")
     finally:
         for p in made:
             p.chmod(modes[p])
