@@ -277,10 +277,9 @@ def serve(job_dir: Path, host: str, port: int, require_login: bool, tiles: str |
 
         lifeboat serve jobs/demo --port 8001
     """
-    from datasette_plugins.serve import run_serve_command
+    from cli.serve import run_serve
 
-    run_serve_command(job_dir=job_dir, host=host, port=port, require_login=require_login,
-                      tiles=tiles)
+    run_serve(job_dir, host=host, port=port, require_login=require_login, tiles=tiles)
 
 
 @cli.command()

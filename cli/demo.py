@@ -52,8 +52,8 @@ def run_demo(posts: int, seed: int, out: Path | None, port: int, serve: bool) ->
     for line in follow_up_commands(job_dir, port, serving=serve):
         click.echo(f"  {line}")
     if serve:
-        from datasette_plugins.serve import run_serve_command
+        from cli.serve import run_serve
 
         click.echo(f"lifeboat demo: open http://127.0.0.1:{port}/ (Ctrl-C to stop)")
-        run_serve_command(job_dir=job_dir, host="127.0.0.1", port=port)
+        run_serve(job_dir, host="127.0.0.1", port=port)
     return job_dir

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-
-class UnsafeBind(Exception):
-    """Serving this archive beyond this machine needs a login."""
+from datasette_plugins.exceptions import UnsafeBind
 
 
 def is_loopback(host: str) -> bool:

@@ -5,22 +5,18 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-import click
 from datasette.app import Datasette
 
-from archive.schema import check_database, require_current
 from datasette_plugins.config import BUNDLED_TILES, SETTINGS, build_metadata
 from datasette_plugins.examples import example_queries
-from datasette_plugins.safety import UnsafeBind, check_bind
+from datasette_plugins.exceptions import CannotListen, NoDatabase
 
 
 def database_path(job_dir: Path) -> Path:
-    """The job's archive.db, or a ClickException saying how to make one."""
+    """The job's archive.db; NoDatabase (saying how to make one) when there is none."""
     db_path = Path(job_dir) / "archive.db"
     if not db_path.is_file():
-        raise click.ClickException(
-            f"{db_path} does not exist: crawl into {job_dir} first "
-            f"(lifeboat crawl PROFILE --out {job_dir})")
+        raise NoDatabase(job_dir, db_path)
     return db_path
 
 
@@ -49,35 +45,6 @@ def listening_socket(host: str, port: int) -> socket.socket:
         sock.bind((host.strip("[]"), port))
     except OSError as error:
         sock.close()
-        raise click.ClickException(
-            f"cannot listen on {host}:{port} ({error.strerror}): pick another --port "
-            "(0 picks a free one)") from None
+        raise CannotListen(host, port, error.strerror) from None
     sock.listen(2048)
     return sock
-
-
-def run_serve_command(job_dir: Path, host: str = "127.0.0.1", port: int = 8001,
-                      require_login: bool = False, tiles: str | None = None) -> None:
-    """Serve ``job_dir``'s database on ``host:port`` (port 0 picks a free port)."""
-    import uvicorn
-
-    try:
-        check_bind(host, require_login)
-    except UnsafeBind as error:
-        raise click.ClickException(str(error)) from None
-    db_path = database_path(job_dir)
-    check_database(db_path)  # damaged: an error that says so (lifeboat's CLI), no traceback
-    require_current(db_path)  # behind: an error saying `lifeboat upgrade DIR` (no writes)
-    ds = make_datasette(db_path, require_login=require_login, tiles=tiles)
-    sock = listening_socket(host, port)
-    bound_port = sock.getsockname()[1]
-    url_host = f"[{host}]" if ":" in host else host
-    url = f"http://{url_host}:{bound_port}/"
-    click.echo(f"lifeboat serve: {url}")
-    if require_login:
-        click.echo(f"lifeboat serve: log in once with {url}-/auth-token?token={ds._root_token}"
-                   " (everyone else is refused; put HTTPS in front of it beyond a trusted "
-                   "network)")
-    server = uvicorn.Server(uvicorn.Config(ds.app(), log_level="warning", lifespan="on",
-                                          timeout_graceful_shutdown=5))
-    server.run(sockets=[sock])
