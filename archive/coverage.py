@@ -18,9 +18,10 @@ from archive.schema import LedgerState
 STATE_ORDER = tuple(s.value for s in (LedgerState.ARCHIVED, LedgerState.DELETED,
                                      LedgerState.MISSING, LedgerState.FORBIDDEN,
                                      LedgerState.FAILED, LedgerState.QUEUED))
-STATE_MARKS = {"archived": "#", "deleted": "d", "missing": ".", "forbidden": "f",
-               "failed": "x", "queued": "q", "not walked": " "}
 NOT_WALKED = "not walked"
+STATE_MARKS = {LedgerState.ARCHIVED: "#", LedgerState.DELETED: "d", LedgerState.MISSING: ".",
+               LedgerState.FORBIDDEN: "f", LedgerState.FAILED: "x", LedgerState.QUEUED: "q",
+               NOT_WALKED: " "}
 NUMERIC = "id != '' AND id NOT GLOB '*[^0-9]*'"
 # A walk that has a ledger row for fewer than half the IDs in its range did not walk it
 # ID by ID (snowflake IDs, discovered items): a strip would only say "not walked".

@@ -22,7 +22,7 @@ from typing import Any, Callable, TextIO
 from archive.capture import DigestIndex, PendingExchanges
 from archive.exceptions import JobLocked, JobMismatch, fatal_write_error
 from archive.repair import repair_warc
-from archive.schema import open_db
+from archive.schema import QUEUED, open_db
 from archive.store import JobStore
 from archive.writer import RotatingWarcWriter, warc_files
 
@@ -206,9 +206,9 @@ class Job:
             queued = 0
             for item_type, item_id in sorted(items):
                 queued += self.db.execute(
-                    "UPDATE ledger SET state = 'queued', reason = ? WHERE profile = ? "
+                    "UPDATE ledger SET state = ?, reason = ? WHERE profile = ? "
                     "AND item_type = ? AND id = ?",
-                    [reason, self.profile_name, item_type, item_id]).rowcount
+                    [QUEUED, reason, self.profile_name, item_type, item_id]).rowcount
             revisits = self.db.execute("SELECT count(*) FROM temp.lost").fetchone()[0] \
                 - len(set(lost))
             self.db.execute("DELETE FROM captures WHERE id IN (SELECT id FROM temp.lost)")

@@ -150,8 +150,9 @@ def _walk_lines(db: sqlite_utils.Database, profile: str, item_type: str,
         f"SELECT min(n), max(n), count(*) FROM ("
         f"  SELECT CAST(id AS INTEGER) AS n, CAST(id AS INTEGER) - row_number() "
         f"  OVER (ORDER BY CAST(id AS INTEGER)) AS run FROM ledger "
-        f"  WHERE {where} AND state = 'missing') "
-        f"GROUP BY run ORDER BY count(*) DESC, min(n) LIMIT 5", [profile, item_type]).fetchall()
+        f"  WHERE {where} AND state = ?) "
+        f"GROUP BY run ORDER BY count(*) DESC, min(n) LIMIT 5",
+        [profile, item_type, LedgerState.MISSING.value]).fetchall()
     if gaps:
         lines.append("  largest gaps (missing): " + ", ".join(
             f"{a}-{b} ({n})" if a != b else str(a) for a, b, n in gaps))

@@ -28,11 +28,12 @@ from pathlib import Path
 
 from archive.exceptions import ArchiveError
 from archive.job import read_job_toml, utc_now, write_job_toml
-from archive.schema import open_db
+from archive.schema import QUEUED, LedgerState, open_db
 from archive.writer import warc_files
 
-RANK = ("CASE {0} WHEN 'archived' THEN 3 WHEN 'deleted' THEN 3 WHEN 'forbidden' THEN 2 "
-        "WHEN 'missing' THEN 2 WHEN 'failed' THEN 1 ELSE 0 END")
+RANK = ("CASE {0} " + " ".join(f"WHEN '{state}' THEN {rank}" for state, rank in (
+    (LedgerState.ARCHIVED, 3), (LedgerState.DELETED, 3), (LedgerState.FORBIDDEN, 2),
+    (LedgerState.MISSING, 2), (LedgerState.FAILED, 1))) + " ELSE 0 END")
 CAPTURE_ID = ("coalesce((SELECT m.id FROM main.captures m JOIN shard.captures c "
               "ON c.warc_record_id = m.warc_record_id WHERE c.id = t.capture_id), "
               "(SELECT kept FROM temp.duplicates WHERE shard_id = t.capture_id))")
@@ -249,7 +250,7 @@ def merge_shards(out: Path, shards: list[Path], move: bool = False) -> MergeRepo
             for table, n in merge_rows(conn, shard / "archive.db", report.duplicates).items():
                 report.added[table] = report.added.get(table, 0) + n
         report.queued = conn.execute(
-            "SELECT count(*) FROM ledger WHERE state = 'queued'").fetchone()[0]
+            "SELECT count(*) FROM ledger WHERE state = ?", [QUEUED]).fetchone()[0]
     finally:
         db.close()
     for name, source in plan.items():

@@ -34,7 +34,7 @@ from archive.exceptions import ArchiveError
 from archive.job import read_job_toml
 from archive.reader import clean_target_uri
 from archive.scan import Damage, ScannedRecord, scan_warc
-from archive.schema import LEDGER_STATES, integrity_problems, is_damage
+from archive.schema import LEDGER_STATES, LedgerState, integrity_problems, is_damage
 
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 PROGRESS_MIN_BYTES = 64 << 20
@@ -410,7 +410,7 @@ def _check_ledger_against_posts(db, item_types: dict[str, str], report: VerifyRe
     for row in db.execute(query, list(item_types)):
         if not _url_is_for(row["url"] or "", item_types[row["item_type"]], row["id"]):
             continue
-        expected = "deleted" if row["deleted"] else "archived"
+        expected = LedgerState.DELETED if row["deleted"] else LedgerState.ARCHIVED
         if row["state"] != expected:
             path = _resolve_warc(report.job_dir, row["warc_filename"])
             where = {"filename": str(path), "offset": row["warc_offset"]} if path else {}

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from markupsafe import Markup
 
 from archive.coverage import NOT_WALKED, STATE_ORDER, Coverage
+from archive.schema import LedgerState
 
-STATE_COLOURS = {"archived": "#2e7d32", "deleted": "#8e24aa", "missing": "#bdbdbd",
-                 "forbidden": "#ef6c00", "failed": "#c62828", "queued": "#1565c0",
+STATE_COLOURS = {LedgerState.ARCHIVED: "#2e7d32", LedgerState.DELETED: "#8e24aa",
+                 LedgerState.MISSING: "#bdbdbd", LedgerState.FORBIDDEN: "#ef6c00",
+                 LedgerState.FAILED: "#c62828", LedgerState.QUEUED: "#1565c0",
                  NOT_WALKED: "#ffffff"}
 BAR_COLOUR = "#1f5fa8"
 WIDTH, HEIGHT, AXIS = 900, 160, 34
