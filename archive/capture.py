@@ -17,8 +17,8 @@ received (chunked framing included), as warcio, wget and pywb compute and check 
 Exchanges are written in batches (``PendingExchanges``): up to ``PENDING_EXCHANGES`` of them
 or ``PENDING_BYTES`` of payload wait in memory, and all are written before any row that
 points at them is committed. Built and written in one tight loop, warcio's records cost
-less CPU than one at a time between Scrapy's other work (bench/README.md, section 1). A kill loses them together with their uncommitted rows, which the next run
-fetches again. Record ID and WARC-Date are fixed when the answer arrives (the date is
+less CPU than one at a time between Scrapy's other work (bench/README.md, section 1). A
+kill loses them together with their uncommitted rows, which the next run fetches again. Record ID and WARC-Date are fixed when the answer arrives (the date is
 when the request was sent). The crawler side (``spiders.capture``) feeds this module;
 archive/ imports no crawler.
 """

@@ -86,18 +86,13 @@ def write_job_toml(job_dir: Path, settings: dict[str, Any]) -> None:
 
 
 class Job:
-    """The resources a crawl run holds open over its job directory.
-
-    Hooks for a subclass (``spiders.worker.WorkerJob``): ``store_factory`` builds the row
-    store (called like ``JobStore``), ``prefix`` names the WARC files.
-    """
-
-    store_factory: Callable[..., JobStore] = JobStore
+    """The resources a crawl run holds open over its job directory; ``prefix`` names the
+    WARC files (default: the directory's name, ``warc_prefix``)."""
 
     def __init__(self, job_dir: Path, profile_name: str, warc_max_size: int,
-                 warcinfo: dict[str, str]):
+                 warcinfo: dict[str, str], prefix: str | None = None):
         self.dir = Path(job_dir)
-        self.prefix = warc_prefix(self.dir)
+        self.prefix = prefix or warc_prefix(self.dir)
         self.profile_name = profile_name
         self.warc_dir = self.dir / "warc"
         self.logs_dir = self.dir / "logs"
@@ -136,7 +131,7 @@ class Job:
         self._check_warcs()
         self._repair_last_warc()
         self.digests = DigestIndex.load(self.db)
-        self.store = self.store_factory(self.db, self.profile_name)
+        self.store = JobStore(self.db, self.profile_name)
         self.writer = RotatingWarcWriter(self.warc_dir, self.prefix,
                                          self.warc_max_size, self.warcinfo)
         self.pending = PendingExchanges(self.writer, on_error=self._write_failed)

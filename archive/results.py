@@ -62,7 +62,7 @@ class PostMedia(NamedTuple):
 
 
 class PostChild(NamedTuple):
-    """A ``post_children`` row: a post discovered a child item whose media it is credited with."""
+    """A ``post_children`` row: a post found a child item whose media it is credited with."""
 
     post_id: str
     item_type: str

@@ -5,7 +5,8 @@ directory; the serial continues across runs. Each file starts with a ``warcinfo`
 Records are built and written by warcio (digests are SHA-256); the file is flushed after
 every exchange so a kill loses at most the exchange being written. Each record is its own
 gzip member, compressed by ISA-L (``isal``): zlib sets up a fresh compressor per member,
-ISA-L does so far more cheaply, for sizes close to zlib's level 9 (bench/README.md, section 1).
+ISA-L does so far more cheaply, for sizes close to zlib's level 9 (bench/README.md,
+section 1).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 ExifTool runs with ``-e`` (``metadata.runner``): building its Composite tags (GPSPosition,
 ImageSize, LensID, SubSecDateTimeOriginal, DOF... up to 26 per corpus file) took a large
-share of its time (bench/README.md). Composite tags are ExifTool's own calculations, not bytes of the file; the raw
-tags they are made of stay in the stored record. The normaliser still reads the values
+share of its time (bench/README.md). Composite tags are ExifTool's own calculations, not
+bytes of the file; the raw tags they are made of stay in the stored record. The normaliser still reads the values
 below under their ExifTool names, and ``with_composites`` supplies them by ExifTool's
 rules (ExifTool 12.57: Exif.pm, IPTC.pm, GPS.pm, RIFF.pm), so the columns are what they
 were with Composite tags on (``tests/test_metadata_composite.py`` compares the two on

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import redis
+import redis.asyncio
 
 # every script reads the time from Redis, so workers' clocks never need to agree
 _NOW = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
@@ -156,11 +157,19 @@ def connect(url: str) -> redis.Redis:
     return client
 
 
-class ChunkQueue:
-    """The leased chunk queue of one profile's walk on one Redis server."""
+def connect_async(url: str) -> redis.asyncio.Redis:
+    """An asyncio client for ``url``, for calls made on the crawl's event loop; it connects
+    at its first call (``connect`` checked the server already)."""
+    return redis.asyncio.from_url(url, decode_responses=True, socket_connect_timeout=10)
 
-    def __init__(self, client: redis.Redis, profile: str):
-        self.r = client
+
+class _Walk:
+    """Keys, scripts and the arguments of every call, shared by ``ChunkQueue`` (blocking:
+    ``lifeboat seed``, tests, a worker's last report after its event loop has stopped) and
+    ``AsyncChunkQueue`` (a worker's calls on its event loop)."""
+
+    def __init__(self, client: redis.Redis | redis.asyncio.Redis, profile: str):
+        self.r, self.profile = client, profile
         self.prefix = f"lifeboat:{profile}:"
         self._claim = client.register_script(_CLAIM)
         self._renew = client.register_script(_RENEW)
@@ -171,6 +180,77 @@ class ChunkQueue:
 
     def key(self, name: str) -> str:
         return self.prefix + name
+
+    def _claim_call(self, worker: str, lease_ms: int) -> dict:
+        return {"keys": [self.key(k) for k in ("pending", "leases", "owner", "chunks", "done")],
+                "args": [worker, lease_ms]}
+
+    def _renew_call(self, worker: str, lease_ms: int, chunks: list[str]) -> dict:
+        return {"keys": [self.key("leases"), self.key("owner"), self.key("done")],
+                "args": [worker, lease_ms, *chunks]}
+
+    def _complete_call(self, chunk: str, worker: str) -> dict:
+        return {"keys": [self.key(k) for k in ("leases", "owner", "done", "pending",
+                                               f"fin:{chunk}", f"found:{chunk}")],
+                "args": [chunk, worker]}
+
+    def _release_call(self, worker: str) -> dict:
+        return {"keys": [self.key(k) for k in ("leases", "owner", "pending", "done")],
+                "args": [worker]}
+
+    def _claim_items_call(self, chunk: str, keys: list[str]) -> dict:
+        return {"keys": [self.key("seen"), self.key(f"found:{chunk}"),
+                         self.key(f"fin:{chunk}"), self.key("done")], "args": [chunk, *keys]}
+
+    def _pause_call(self, host: str, seconds: float) -> dict:
+        return {"keys": [self.key(f"pause:{host}")], "args": [max(1, int(seconds * 1000))]}
+
+    def _report_pipe(self, finished: dict[str, list[str]]):
+        pipe = self.r.pipeline(transaction=False)
+        for chunk, keys in finished.items():
+            if keys:
+                pipe.sadd(self.key(f"fin:{chunk}"), *keys)
+        return pipe
+
+    def _counts_pipe(self):
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hlen(self.key("chunks"))
+        pipe.zcard(self.key("pending"))
+        pipe.zcard(self.key("leases"))
+        pipe.hlen(self.key("done"))
+        return pipe
+
+
+def _claimed(result: list) -> Chunk | None:
+    return _chunk(result[0], result[2]) if result[0] else None
+
+
+def _counts(values: list[int]) -> dict[str, int]:
+    return dict(zip(("chunks", "pending", "leased", "done"), values))
+
+
+def _all_done(counts: dict[str, int]) -> bool:
+    return counts["chunks"] > 0 and counts["done"] >= counts["chunks"]
+
+
+def _lease_ms(value: str | None) -> int:
+    return int(value or 60_000)
+
+
+def _held(owners: dict[str, str], worker: str) -> list[str]:
+    return [c for c, w in owners.items() if w == worker]
+
+
+def _taken(keys: list[str], taken: list[int]) -> set[str]:
+    return {key for key, take in zip(keys, taken) if take}
+
+
+def _pause_left(pttl: int) -> float:
+    return max(0, int(pttl)) / 1000
+
+
+class ChunkQueue(_Walk):
+    """The leased chunk queue of one profile's walk on one Redis server (blocking calls)."""
 
     # ---------------------------------------------------------------- seeding
 
@@ -222,42 +302,32 @@ class ChunkQueue:
 
     @property
     def lease_ms(self) -> int:
-        return int(self.r.hget(self.key("meta"), "lease_ms") or 60_000)
+        return _lease_ms(self.r.hget(self.key("meta"), "lease_ms"))
 
     # ---------------------------------------------------------------- leases
 
     def claim(self, worker: str) -> Chunk | None:
         """Lease the next pending chunk (expired leases go back to pending first)."""
-        result = self._claim(keys=[self.key(k) for k in ("pending", "leases", "owner", "chunks",
-                                                         "done")],
-                             args=[worker, self.lease_ms])
-        if not result[0]:
-            return None
-        return _chunk(result[0], result[2])
+        return _claimed(self._claim(**self._claim_call(worker, self.lease_ms)))
 
     def renew(self, worker: str, chunks: Iterable[str]) -> list[str]:
         """Extend the leases ``worker`` holds; returns the chunks it no longer holds."""
         chunks = list(chunks)
         if not chunks:
             return []
-        return self._renew(keys=[self.key("leases"), self.key("owner"), self.key("done")],
-                           args=[worker, self.lease_ms, *chunks])
+        return self._renew(**self._renew_call(worker, self.lease_ms, chunks))
 
     def complete(self, chunk: str, worker: str) -> bool:
         """Mark ``chunk`` done; False when it was already done (recorded once)."""
-        return bool(self._complete(
-            keys=[self.key(k) for k in ("leases", "owner", "done", "pending",
-                                        f"fin:{chunk}", f"found:{chunk}")],
-            args=[chunk, worker]))
+        return bool(self._complete(**self._complete_call(chunk, worker)))
 
     def release(self, worker: str) -> list[str]:
         """Give back every chunk leased to ``worker`` (a restart or a clean stop)."""
-        return self._release(keys=[self.key(k) for k in ("leases", "owner", "pending", "done")],
-                             args=[worker])
+        return self._release(**self._release_call(worker))
 
     def held_by(self, worker: str) -> list[Chunk]:
         """The chunks leased to ``worker`` right now."""
-        owned = [c for c, w in self.r.hgetall(self.key("owner")).items() if w == worker]
+        owned = _held(self.r.hgetall(self.key("owner")), worker)
         specs = self.r.hmget(self.key("chunks"), owned) if owned else []
         return [_chunk(number, spec) for number, spec in zip(owned, specs)]
 
@@ -273,11 +343,7 @@ class ChunkQueue:
 
     def report(self, finished: dict[str, list[str]]) -> None:
         """Record items committed to a shard: {chunk: [item key, ...]}."""
-        pipe = self.r.pipeline(transaction=False)
-        for chunk, keys in finished.items():
-            if keys:
-                pipe.sadd(self.key(f"fin:{chunk}"), *keys)
-        pipe.execute()
+        self._report_pipe(finished).execute()
 
     def claim_items(self, chunk: str, keys: list[str]) -> set[str]:
         """Which of the discovered items ``keys`` the walker of ``chunk`` should fetch.
@@ -288,33 +354,76 @@ class ChunkQueue:
         """
         if not keys:
             return set()
-        taken = self._claim_items(
-            keys=[self.key("seen"), self.key(f"found:{chunk}"), self.key(f"fin:{chunk}"),
-                  self.key("done")], args=[chunk, *keys])
-        return {key for key, take in zip(keys, taken) if take}
+        return _taken(keys, self._claim_items(**self._claim_items_call(chunk, keys)))
 
     # ---------------------------------------------------------------- state
 
     def counts(self) -> dict[str, int]:
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hlen(self.key("chunks"))
-        pipe.zcard(self.key("pending"))
-        pipe.zcard(self.key("leases"))
-        pipe.hlen(self.key("done"))
-        total, pending, leased, done = pipe.execute()
-        return {"chunks": total, "pending": pending, "leased": leased, "done": done}
+        return _counts(self._counts_pipe().execute())
 
     def all_done(self) -> bool:
-        counts = self.counts()
-        return counts["chunks"] > 0 and counts["done"] >= counts["chunks"]
+        return _all_done(self.counts())
 
     # ---------------------------------------------------------------- politeness
 
     def pause_host(self, host: str, seconds: float) -> float:
         """Every worker holds requests to ``host`` for ``seconds``; returns the pause left."""
-        left = self._pause(keys=[self.key(f"pause:{host}")], args=[max(1, int(seconds * 1000))])
-        return max(0, int(left)) / 1000
+        return _pause_left(self._pause(**self._pause_call(host, seconds)))
 
     def host_pause(self, host: str) -> float:
         """Seconds every worker must still wait before sending to ``host`` (0: none)."""
-        return max(0, int(self.r.pttl(self.key(f"pause:{host}")))) / 1000
+        return _pause_left(self.r.pttl(self.key(f"pause:{host}")))
+
+
+class AsyncChunkQueue(_Walk):
+    """``ChunkQueue``'s calls that a worker makes on its event loop, awaited (redis.asyncio);
+    same keys, scripts and answers."""
+
+    async def lease_ms(self) -> int:
+        return _lease_ms(await self.r.hget(self.key("meta"), "lease_ms"))
+
+    async def claim(self, worker: str) -> Chunk | None:
+        return _claimed(await self._claim(**self._claim_call(worker, await self.lease_ms())))
+
+    async def renew(self, worker: str, chunks: Iterable[str]) -> list[str]:
+        chunks = list(chunks)
+        if not chunks:
+            return []
+        return await self._renew(**self._renew_call(worker, await self.lease_ms(), chunks))
+
+    async def complete(self, chunk: str, worker: str) -> bool:
+        return bool(await self._complete(**self._complete_call(chunk, worker)))
+
+    async def release(self, worker: str) -> list[str]:
+        return await self._release(**self._release_call(worker))
+
+    async def held_by(self, worker: str) -> list[Chunk]:
+        owned = _held(await self.r.hgetall(self.key("owner")), worker)
+        specs = await self.r.hmget(self.key("chunks"), owned) if owned else []
+        return [_chunk(number, spec) for number, spec in zip(owned, specs)]
+
+    async def finished(self, chunk: str) -> set[str]:
+        return await self.r.smembers(self.key(f"fin:{chunk}"))
+
+    async def found(self, chunk: str) -> set[str]:
+        return await self.r.smembers(self.key(f"found:{chunk}"))
+
+    async def report(self, finished: dict[str, list[str]]) -> None:
+        await self._report_pipe(finished).execute()
+
+    async def claim_items(self, chunk: str, keys: list[str]) -> set[str]:
+        if not keys:
+            return set()
+        return _taken(keys, await self._claim_items(**self._claim_items_call(chunk, keys)))
+
+    async def all_done(self) -> bool:
+        return _all_done(_counts(await self._counts_pipe().execute()))
+
+    async def pause_host(self, host: str, seconds: float) -> float:
+        return _pause_left(await self._pause(**self._pause_call(host, seconds)))
+
+    async def host_pause(self, host: str) -> float:
+        return _pause_left(await self.r.pttl(self.key(f"pause:{host}")))
+
+    async def close(self) -> None:
+        await self.r.aclose()

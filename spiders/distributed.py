@@ -14,6 +14,7 @@ Politeness is shared through Redis too (``spiders.shared_politeness``).
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import tomllib
 from pathlib import Path
@@ -21,11 +22,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import click
+from scrapy import signals
 
 from archive.exceptions import JobMismatch
 from archive.job import write_job_toml
 from archive.ledger import summary_after_crawl
-from spiders.chunks import ChunkQueue, SeedMismatch, connect
+from spiders.chunks import AsyncChunkQueue, ChunkQueue, SeedMismatch, connect, connect_async
 from spiders.profile import (Profile, ProfileError, find_profile, load_profile, parse_size,
                              parse_var_options)
 from spiders.run import (EXIT_CODES, StopOnSignal, crawler_process, item_locator,
@@ -79,23 +81,37 @@ def run_worker(profile: Profile, job_dir: Path, settings: dict, warc_max_size: i
     """Run one worker until the walk is done (or a SIGINT / SIGTERM stops it cleanly, or
     the disk fills up); returns the WARC repairs made first and the exit code (0, 130 /
     143, or 1 after a failed write, whose line is printed here)."""
-    from spiders.worker import ChunkTracker, WorkerJob, WorkerSpider
+    from archive.job import Job
+    from spiders.idwalk import IdWalkSpider
+    from spiders.worker import ChunkSource, ChunkTracker, CommitReporter, worker_prefix
+
+    def say(message: str) -> None:
+        logging.getLogger("spiders.worker").info("%s", message)
+        click.echo(f"lifeboat worker {worker}: {message}", err=True)
 
     tracker = ChunkTracker()
     info = {**warcinfo_fields(profile), "lifeboat-worker": worker}
-    job = WorkerJob(job_dir, profile.name, warc_max_size, info, worker, queue, tracker)
+    job = Job(job_dir, profile.name, warc_max_size, info, prefix=worker_prefix(job_dir, worker))
     job.locate = item_locator(profile)  # items whose WARC records were lost: fetched again
     job.open()
     try:
+        on_loop = AsyncChunkQueue(connect_async(settings["REDIS_URL"]), queue.profile)
+        reporter = CommitReporter(on_loop, tracker)
+        reporter.attach(job.store)
+        source = ChunkSource(on_loop, worker, tracker, reporter, say)
         process = crawler_process(settings)
-        crawler = process.create_crawler(WorkerSpider)
+        crawler = process.create_crawler(IdWalkSpider)
+        crawler.signals.connect(source.opened, signal=signals.spider_opened)
+        crawler.signals.connect(source.closed, signal=signals.spider_closed)
         stop_crawler_on_failure(job, crawler)
-        process.crawl(crawler, profile=profile, job=job, queue=queue, worker=worker,
-                      tracker=tracker)
+        process.crawl(crawler, profile=profile, job=job, walks=[], source=source,
+                      name="lifeboat-worker")
         with StopOnSignal(process) as stop:
             process.start(install_signal_handlers=False)
     finally:
         job.close()
+    if job.failure is None:  # committed as the job closed, after the event loop stopped
+        reporter.report_rest(queue)
     if job.failure is not None:
         click.echo(job.failure, err=True)
         return job.repairs, 1

@@ -36,7 +36,7 @@ class Page:
     """The result of one page of one item."""
 
     state: str = "archived"  # archived | deleted | missing | forbidden
-    posts: list[Post] = field(default_factory=list)  # without url / capture_id
+    posts: list[Post] = field(default_factory=list)
     post_media: list[PostMedia] = field(default_factory=list)
     found: list[tuple[str, str, str | None]] = field(default_factory=list)  # (type, id, post)
     child_media: list[str] = field(default_factory=list)  # credited to the parent posts
@@ -81,13 +81,16 @@ def scalar(value: Any) -> Any:
 
 def extract_page(profile: Profile, item: ItemType, item_id: str, document: Any,
                  page_url: str, base_url: Callable[[], str], page_text: Callable[[], str],
-                 first_page: bool = True, links: Callable[[], list[str]] = list) -> Page:
+                 first_page: bool = True, links: Callable[[], list[str]] = list,
+                 capture_id: int | None = None) -> Page:
     """Everything ``item``'s expressions give on one parsed page (``document``) fetched
-    from ``page_url``; ``base_url()`` is what media links are relative to (a page's
-    ``<base href>``), ``page_text()`` the page as text (``posts.raw``) and ``links()``
-    the answer's ``Link`` header values (``next_link``)."""
+    from ``page_url`` (archived as capture ``capture_id``: both go into its posts rows);
+    ``base_url()`` is what media links are relative to (a page's ``<base href>``),
+    ``page_text()`` the page as text (``posts.raw``) and ``links()`` the answer's ``Link``
+    header values (``next_link``)."""
     parser = PARSERS[item.parse]
     page = Page()
+    answer = (page_url, capture_id)
 
     def search(key: str, expression: Any, doc: Any, row: int | None = None) -> Any:
         value = parser.search(expression, doc)
@@ -107,13 +110,13 @@ def extract_page(profile: Profile, item: ItemType, item_id: str, document: Any,
             raw = element.get() if item.parse == "html" else json.dumps(element,
                                                                         ensure_ascii=False)
             post_id = _post(profile, item, item_id, element, number, raw, page, search,
-                            base_url)
+                            base_url, answer)
             _discover(profile, item, element, base_url, post_id, page, search, number)
     else:
         post_id = None
         if item.table == "posts":
             post_id = _post(profile, item, item_id, document, None, None, page, search,
-                            base_url, page_text)
+                            base_url, answer, page_text)
             if page.posts[0].deleted:
                 page.state = "deleted"
         elif item.credits_parent:
@@ -149,8 +152,10 @@ def link_target(values: list[str], rel: str) -> str | None:
 
 def _post(profile: Profile, item: ItemType, item_id: str, document: Any, row: int | None,
           raw: str | None, page: Page, search: Callable[..., Any],
-          base_url: Callable[[], str], page_text: Callable[[], str] | None = None) -> str:
-    """Append the posts row (and its post_media rows) ``document`` gives; return its ID."""
+          base_url: Callable[[], str], answer: tuple[str, int | None],
+          page_text: Callable[[], str] | None = None) -> str:
+    """Append the posts row (and its post_media rows) ``document`` gives; return its ID.
+    ``answer``: the URL and capture id of the page, for the posts row."""
     values = {key: search(f"fields.{key}", expr, document, row)
               for key, expr in item.fields.items()}
     post_id = str(scalar(values.get("id")) or item_id)
@@ -161,7 +166,8 @@ def _post(profile: Profile, item: ItemType, item_id: str, document: Any, row: in
     page.posts.append(Post(
         id=post_id, profile=profile.name, author=scalar(values.get("author")),
         created_at=created_at, text=scalar(values.get("text")), deleted=int(deleted),
-        raw=raw if raw is not None else page_text() if page_text else None))
+        raw=raw if raw is not None else page_text() if page_text else None,
+        url=answer[0], capture_id=answer[1]))
     media = as_list(values.get("media"))
     if media:
         base = base_url()

@@ -18,7 +18,7 @@ import itertools
 import logging
 import sys
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator, Protocol
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -80,15 +80,30 @@ class MissingRun:
             self.stopped = True
 
 
+class ItemSource(Protocol):
+    """Where a crawl's requests come from instead of the profile's walks, e.g. the chunks a
+    distributed worker leases (``spiders.worker.ChunkSource``)."""
+
+    def requests(self, spider: IdWalkSpider) -> AsyncIterator[scrapy.Request]:
+        """The requests to send (``spider.request_for`` makes them), as Scrapy has room."""
+
+    async def admit(self, response: Response, outputs: list[Any]) -> list[Any]:
+        """What of an answer's outputs (its ``Result``, requests) goes on, before its result
+        reaches the store (e.g. its discoveries claimed in a shared walk)."""
+
+
 class IdWalkSpider(scrapy.Spider):
-    """Walks ``walks`` ([(item type, ID range)]) of ``profile`` into ``job``."""
+    """Walks ``walks`` ([(item type, ID range)]) of ``profile`` into ``job``, or the
+    requests of ``source`` when one is given."""
 
     name = "idwalk"
 
     def __init__(self, profile: Profile, job: Job, walks: list[tuple[ItemType, IdRange]],
-                 **kwargs: Any):
+                 source: ItemSource | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        self.profile, self.job, self.walks = profile, job, walks
+        self.profile, self.job, self.walks, self.source = profile, job, walks, source
+        # answers go through source.admit (awaited) when there is a source
+        self._callback = self.parse_item if source is None else self.parse_admitted
         self.seen: set[tuple[str, str]] = set()
         # item type -> (its walk's range, the last number requested): walked IDs count as
         # seen without being stored one by one
@@ -122,10 +137,10 @@ class IdWalkSpider(scrapy.Spider):
         crawler.signals.connect(spider._room.set, signal=signals.request_left_downloader)
         return spider
 
-    async def _wait_for_room(self) -> None:
-        await self._wait_while(self.crawler.engine.needs_backout)
+    async def wait_for_room(self) -> None:
+        await self.wait_while(self.crawler.engine.needs_backout)
 
-    async def _wait_while(self, busy: Callable[[], bool]) -> None:
+    async def wait_while(self, busy: Callable[[], bool]) -> None:
         """Until ``busy()`` is false: checked as requests leave the downloader, and at
         least every 0.25 s."""
         while busy():
@@ -136,6 +151,10 @@ class IdWalkSpider(scrapy.Spider):
                 pass
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        if self.source is not None:
+            async for request in self.source.requests(self):
+                yield request
+            return
         db, profile = self.job.db, self.profile.name
         # discovered-only item types are few: remember them all; walked ones (ten million
         # posts) are asked of the ledger one by one when discovered (_follow)
@@ -151,7 +170,7 @@ class IdWalkSpider(scrapy.Spider):
             request = self.request_for(item, item_id, DISCOVERED_PRIORITY if item.ids is None else 0)
             if request is not None:
                 if self.crawler.engine.needs_backout():
-                    await self._wait_for_room()
+                    await self.wait_for_room()
                 yield request
         for walk, (item, id_range) in enumerate(self.walks):
             run = MissingRun(id_range.stop_after_missing)
@@ -169,7 +188,7 @@ class IdWalkSpider(scrapy.Spider):
                             "lifeboat_walk": (walk, position)})
                         if request is not None:
                             if self.crawler.engine.needs_backout():
-                                await self._wait_for_room()
+                                await self.wait_for_room()
                             if run.stopped:  # answers that came in meanwhile ended the walk
                                 break
                     self.walk_at[item.name] = (id_range, id_range.parse(item_id))
@@ -236,7 +255,7 @@ class IdWalkSpider(scrapy.Spider):
             if self._verbatim.get(item.name) and PLAIN_ID.fullmatch(item_id):  # Scrapy's safe_url_string: a no-op
                 meta = VERBATIM
         try:
-            request = scrapy.Request(url, callback=self.parse_item, errback=self.on_error,
+            request = scrapy.Request(url, callback=self._callback, errback=self.on_error,
                                      priority=priority, dont_filter=True, meta=meta)
         except ValueError as exc:  # no scheme, bad port ...
             self.job.log_skipped(url, f"not a valid URL: {exc}", found_in)
@@ -280,7 +299,15 @@ class IdWalkSpider(scrapy.Spider):
 
     def parse_item(self, response: Response) -> Iterator[scrapy.Request]:
         """Scrapy's callback: the item's result goes to the row store, its requests to Scrapy."""
-        for output in self.outputs(response):
+        return self._hand_over(self.outputs(response))
+
+    async def parse_admitted(self, response: Response) -> AsyncIterator[scrapy.Request]:
+        """Scrapy's callback with a ``source``: as ``parse_item``, with what it admits."""
+        for request in self._hand_over(await self.source.admit(response, self.outputs(response))):
+            yield request
+
+    def _hand_over(self, outputs: list[Any]) -> Iterator[scrapy.Request]:
+        for output in outputs:
             if isinstance(output, Result):
                 self.job.store.add_result(output)
             else:
@@ -366,7 +393,8 @@ class IdWalkSpider(scrapy.Spider):
             page = extract_page(self.profile, item, item_id, document, response.url,
                                 lambda: _base_url(response), lambda: response.text,
                                 first_page=paging is None, links=lambda: [
-                                    v.decode("latin-1") for v in response.headers.getlist("Link")])
+                                    v.decode("latin-1") for v in response.headers.getlist("Link")],
+                                capture_id=capture.get("id"))
         except Exception as exc:  # an expression that breaks on this answer: say which
             yield finish("failed", f"profile expression failed on this answer: "
                                    f"{exc.__class__.__name__}: {exc}"[:300])
@@ -374,9 +402,6 @@ class IdWalkSpider(scrapy.Spider):
         self._noticed(item, item_id, response.url, page)
         public = page.state in ("archived", "deleted")
         if public:
-            url, capture_id = response.url, capture.get("id")
-            # the rows a next page carries name the page they came from too
-            page.posts = [replace(post, url=url, capture_id=capture_id) for post in page.posts]
             result.posts, result.post_media = page.posts, page.post_media
             result.child_media = [ChildMedia(item_type, item_id, url)
                                   for url in page.child_media]

@@ -1,14 +1,21 @@
 """One worker of a distributed crawl: the ID-walk spider fed by leased chunks from Redis.
 
-``WorkerSpider`` is ``IdWalkSpider`` with a different source of IDs: its ``start()``
-claims a chunk (``spiders.chunks``), yields that chunk's requests as fast as Scrapy has
-room, and claims the next one, until every chunk of the walk is done. Requests go
-through Scrapy's own in-memory scheduler (the leased chunk is what survives a crash).
-Discovered items are claimed in Redis (``ChunkQueue.claim_items``) inside the callback
-that found them, before its result can reach the shard: a dupefilter would claim them only
-when they are scheduled, after the result may already be committed and reported, and a
-worker killed in between would lose them. A heartbeat commits the shard, reports
-committed items to Redis, marks finished chunks done and renews the leases.
+The worker is made of parts plugged into the ordinary crawl, not of subclasses:
+
+- ``ChunkSource`` is the spider's source of requests (``IdWalkSpider(source=...)``): it
+  claims a chunk (``spiders.chunks``), yields that chunk's requests as fast as Scrapy has
+  room, and claims the next one, until every chunk of the walk is done. Requests go
+  through Scrapy's own in-memory scheduler (the leased chunk is what survives a crash).
+  Discovered items are claimed in Redis (``claim_items``) as an answer is admitted, before
+  its result can reach the shard: a dupefilter would claim them only when they are
+  scheduled, after the result may already be committed and reported, and a worker killed
+  in between would lose them.
+- ``CommitReporter`` listens to the shard's row store (``JobStore.listeners`` and
+  ``after_commit``) and reports the items each commit finished to Redis.
+- A heartbeat commits the shard, reports, marks finished chunks done and renews the leases.
+
+Every Redis call made on the crawl's event loop is awaited (``AsyncChunkQueue``,
+redis.asyncio); only the last report after the loop has stopped uses the blocking client.
 """
 
 from __future__ import annotations
@@ -17,29 +24,26 @@ import asyncio
 import logging
 from collections import Counter, defaultdict
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
 
-import click
 import redis
 import scrapy
-from scrapy import signals
 
-from archive.job import Job, utc_now, warc_prefix
+from archive.job import utc_now, warc_prefix
 from archive.results import LedgerEntry, Result
-from archive.store import JobStore
-from spiders.chunks import Chunk, ChunkQueue, item_key
-from spiders.idwalk import DISCOVERED_PRIORITY, IdWalkSpider
+from spiders.chunks import AsyncChunkQueue, Chunk, ChunkQueue, item_key
+from spiders.idwalk import DISCOVERED_PRIORITY
 from spiders.profile import IdRange
 
 if TYPE_CHECKING:
     import sqlite_utils
-    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+    from archive.store import JobStore
+    from spiders.idwalk import IdWalkSpider
 
 logger = logging.getLogger(__name__)
-
-NOT_FINISHED = ("queued",)
 
 
 class ChunkTracker:
@@ -96,46 +100,76 @@ class ChunkTracker:
             del self.owner[key]
 
 
-class ReportingStore(JobStore):
-    """The shard's row store; after each commit, tells Redis which items are finished."""
+class CommitReporter:
+    """Tells Redis which items the shard has committed, after each commit.
 
-    def __init__(self, *args: Any, queue: ChunkQueue, tracker: ChunkTracker, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    ``result_added`` (a ``JobStore`` listener) notes the chunk of each finished item;
+    ``committed`` (an ``after_commit`` hook) hands those to a task that sends them
+    (``fin:<chunk>``); ``send`` waits until everything committed so far is reported.
+    Reports are sent one at a time, in commit order."""
+
+    def __init__(self, queue: AsyncChunkQueue, tracker: ChunkTracker):
         self.queue, self.tracker = queue, tracker
-        self._finished: dict[str, list[str]] = defaultdict(list)
+        self._uncommitted: dict[str, list[str]] = defaultdict(list)
+        self._unreported: dict[str, list[str]] = defaultdict(list)
+        self._sending = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()  # held until done (the loop keeps weak refs)
 
-    def add_result(self, result: Result) -> None:
-        ledger = result.ledger
-        if ledger is not None:
-            key = item_key(ledger.item_type, ledger.id)
+    def attach(self, store: JobStore) -> None:
+        store.listeners.append(self.result_added)
+        store.after_commit.append(self.committed)
+
+    def result_added(self, result: Result) -> None:
+        if result.ledger is not None:
+            key = item_key(result.ledger.item_type, result.ledger.id)
             chunk = self.tracker.finish(key)
             if chunk is not None:
-                self._finished[chunk].append(key)
-        super().add_result(result)
+                self._uncommitted[chunk].append(key)
 
-    def flush(self) -> None:
-        finished, self._finished = self._finished, defaultdict(list)
-        super().flush()
-        if finished:
-            self.queue.report(finished)
+    def committed(self) -> None:
+        if not self._uncommitted:
+            return
+        for chunk, keys in self._uncommitted.items():
+            self._unreported[chunk] += keys
+        self._uncommitted.clear()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the crawl is over: report_rest sends them
+            return
+        task = asyncio.ensure_future(self._send_logged())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_logged(self) -> None:
+        try:
+            await self.send()
+        except redis.RedisError:  # Redis away for a moment: the heartbeat sends them
+            logger.exception("reporting finished items failed")
+
+    async def send(self) -> None:
+        """Report every item committed so far (kept for the next try if Redis fails)."""
+        async with self._sending:
+            batch, self._unreported = self._unreported, defaultdict(list)
+            if not batch:
+                return
+            try:
+                await self.queue.report(batch)
+            except BaseException:
+                for chunk, keys in batch.items():
+                    self._unreported[chunk][:0] = keys
+                raise
+
+    def report_rest(self, queue: ChunkQueue) -> None:
+        """After the event loop has stopped: report what is left, with a blocking client."""
+        if self._unreported:
+            queue.report(self._unreported)
+            self._unreported.clear()
 
 
 def worker_prefix(job_dir: Path, worker: str) -> str:
     """WARC file name prefix of a worker's shard: the directory's name and the worker's."""
     base = warc_prefix(job_dir)
     return base if base == worker or base.endswith(f"-{worker}") else f"{base}-{worker}"
-
-
-class WorkerJob(Job):
-    """A shard job directory: WARC names carry the worker, commits are reported to Redis."""
-
-    def __init__(self, job_dir: Path, profile_name: str, warc_max_size: int,
-                 warcinfo: dict[str, str], worker: str, queue: ChunkQueue,
-                 tracker: ChunkTracker):
-        super().__init__(job_dir, profile_name, warc_max_size, warcinfo)
-        self.worker = worker
-        self.prefix = worker_prefix(self.dir, worker)
-        self.store_factory = partial(ReportingStore, queue=queue, tracker=tracker)
 
 
 def terminal_ids(db: sqlite_utils.Database, profile: str, item_type: str,
@@ -150,79 +184,77 @@ def terminal_ids(db: sqlite_utils.Database, profile: str, item_type: str,
     return found
 
 
-class WorkerSpider(IdWalkSpider):
-    """Walks the chunks it claims from ``queue`` into its shard ``job``."""
+class ChunkSource:
+    """The requests of a worker's leased chunks, for ``IdWalkSpider(source=...)``; also the
+    worker's heartbeat (``opened`` / ``closed``: Scrapy's spider_opened / spider_closed)."""
 
-    name = "lifeboat-worker"
-
-    def __init__(self, profile, job: WorkerJob, queue: ChunkQueue, worker: str,
-                 tracker: ChunkTracker, heartbeat: float = 1.0, poll: float = 0.5,
-                 **kwargs: Any):
-        super().__init__(profile=profile, job=job, walks=[], **kwargs)
-        self.queue, self.worker, self.tracker = queue, worker, tracker
+    def __init__(self, queue: AsyncChunkQueue, worker: str, tracker: ChunkTracker,
+                 reporter: CommitReporter, say: Callable[[str], None],
+                 heartbeat: float = 1.0, poll: float = 0.5):
+        self.queue, self.worker, self.tracker, self.reporter = queue, worker, tracker, reporter
+        self.say = say  # a line for the operator
         self.heartbeat, self.poll = heartbeat, poll
+        self.spider: IdWalkSpider | None = None
         self._beat: asyncio.Task | None = None
         self.completed = 0
 
-    @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WorkerSpider:
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        crawler.signals.connect(spider.on_opened, signal=signals.spider_opened)
-        crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
-        return spider
-
     # ------------------------------------------------------------------ lifecycle
 
-    def on_opened(self) -> None:
+    def opened(self, spider: IdWalkSpider) -> None:
+        self.spider = spider
         self._beat = asyncio.ensure_future(self._heartbeat())
 
-    def on_closed(self, reason: str) -> None:
+    async def closed(self, reason: str) -> None:
         if self._beat is not None:
             self._beat.cancel()
-        self.tick()
-        if self.tracker.held:
-            released = self.queue.release(self.worker)
-            self.say(f"stopped ({reason}): chunks {', '.join(released) or 'none'} "
-                     "given back to the queue")
+        try:
+            await self.tick()
+            if self.tracker.held:
+                released = await self.queue.release(self.worker)
+                self.say(f"stopped ({reason}): chunks {', '.join(released) or 'none'} "
+                         "given back to the queue")
+        finally:
+            await self.queue.close()
 
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat)
             try:
-                self.tick()
+                await self.tick()
             except Exception:  # Redis away for a moment: the next beat tries again
                 logger.exception("heartbeat failed")
 
-    def tick(self) -> None:
+    async def tick(self) -> None:
         """Commit the shard (reporting finished items), close finished chunks, renew."""
-        self.job.store.flush()
-        for chunk in self.tracker.completable():
-            first = self.queue.complete(chunk, self.worker)
+        store = self.spider.job.store
+        store.flush()
+        # every item of these is committed now (unless the store failed: then nothing is)
+        done = [] if store.failed is not None else self.tracker.completable()
+        await self.reporter.send()
+        for chunk in done:
+            first = await self.queue.complete(chunk, self.worker)
             self.tracker.forget(chunk)
             self.completed += 1
             self.say(f"chunk {chunk} done" + ("" if first else " (already done by another "
                                                                 "worker; recorded once)"))
-        lost = self.queue.renew(self.worker, self.tracker.held)
+        lost = await self.queue.renew(self.worker, self.tracker.held)
         for chunk in lost:
             logger.warning("lease on chunk %s lost (expired and claimed again); finishing "
                            "it anyway, merge keeps one copy of each item", chunk)
 
-    def say(self, message: str) -> None:
-        logger.info("%s", message)
-        click.echo(f"lifeboat worker {self.worker}: {message}", err=True)
-
     # ------------------------------------------------------------------ requests
 
-    async def start(self) -> AsyncIterator[scrapy.Request]:
-        released = self.resume_own_chunks()
+    async def requests(self, spider: IdWalkSpider) -> AsyncIterator[scrapy.Request]:
+        self.spider = spider
+        released = await self.resume_own_chunks()
         if released:
             self.say(f"restarted: chunks {', '.join(released)} given back to the queue")
         idle_polls = 0
         while True:
             await self._wait_for_backlog()
-            chunk = self.queue.claim(self.worker)
+            chunk = await self.queue.claim(self.worker)
             if chunk is None:
-                if self.queue.all_done():
+                if await self.queue.all_done():
                     return
                 idle_polls = idle_polls + 1 if self._idle() else 0
                 if idle_polls >= 4:
@@ -233,82 +265,90 @@ class WorkerSpider(IdWalkSpider):
             self.say(f"claimed chunk {chunk.number} ({chunk.item_type} "
                      f"{chunk.start}-{chunk.stop})")
             self.tracker.hold(chunk.number)
-            for request in self.chunk_requests(chunk):
-                await self._wait_for_room()
+            for request in await self.chunk_requests(chunk):
+                await spider.wait_for_room()
                 yield request
             self.tracker.walked(chunk.number)
 
     async def _wait_for_backlog(self) -> None:
         """Claim the next chunk only when this worker's queue is about to run dry: chunks
         held but not being fetched would wait here while another worker has nothing."""
-        limit = self.crawler.settings.getint("CONCURRENT_REQUESTS")
-        await self._wait_while(lambda: self.tracker.backlog() > limit)
-        await self._wait_for_room()
+        limit = self.spider.crawler.settings.getint("CONCURRENT_REQUESTS")
+        await self.spider.wait_while(lambda: self.tracker.backlog() > limit)
+        await self.spider.wait_for_room()
 
-    def resume_own_chunks(self) -> list[str]:
+    async def resume_own_chunks(self) -> list[str]:
         """After a crash: report what the shard committed for chunks still leased to this
         worker's name (their IDs and discoveries), then give those chunks back so that any
         worker can finish them without fetching those items again."""
-        for chunk in self.queue.held_by(self.worker):
-            self.queue.report({chunk.number: self._done_here(self._chunk_items(chunk))})
-        return self.queue.release(self.worker)
+        for chunk in await self.queue.held_by(self.worker):
+            items = self._chunk_items(chunk, await self.queue.found(chunk.number))
+            await self.queue.report({chunk.number: self._done_here(items)})
+        return await self.queue.release(self.worker)
 
-    def _chunk_items(self, chunk: Chunk, skip: set[str] = frozenset()) -> dict[str, list[str]]:
-        """item type -> IDs of the chunk's walk and of the discoveries it owns, but ``skip``."""
+    def _chunk_items(self, chunk: Chunk, found: set[str],
+                     skip: set[str] = frozenset()) -> dict[str, list[str]]:
+        """item type -> IDs of the chunk's walk and of the discoveries it owns (``found``),
+        but ``skip``."""
+        profile = self.spider.profile
         items: dict[str, list[str]] = defaultdict(list)
-        for item_id in self._id_range(chunk):
+        id_range = replace(profile.items[chunk.item_type].ids, start=chunk.start, stop=chunk.stop)
+        for item_id in id_range:
             if item_key(chunk.item_type, item_id) not in skip:
                 items[chunk.item_type].append(item_id)
-        for key in self.queue.found(chunk.number) - skip:
+        for key in found - skip:
             item_type, _, item_id = key.partition(":")
-            if item_type in self.profile.items:
+            if item_type in profile.items:
                 items[item_type].append(item_id)
         return items
 
     def _done_here(self, items: dict[str, list[str]]) -> list[str]:
         """Keys of ``items`` this shard already finished."""
+        db, profile = self.spider.job.db, self.spider.profile.name
         return [item_key(item_type, i) for item_type, ids in items.items()
-                for i in sorted(terminal_ids(self.job.db, self.profile.name, item_type, ids))]
+                for i in sorted(terminal_ids(db, profile, item_type, ids))]
 
-    def _id_range(self, chunk: Chunk) -> IdRange:
-        return replace(self.profile.items[chunk.item_type].ids, start=chunk.start, stop=chunk.stop)
-
-    def chunk_requests(self, chunk: Chunk) -> Iterator[scrapy.Request]:
+    async def chunk_requests(self, chunk: Chunk) -> list[scrapy.Request]:
         """Requests for the chunk's IDs and discovered items not finished by anyone yet
         (those this shard finished already are reported, not fetched again)."""
-        self.job.store.flush()  # finished here but not committed yet would look unfinished
-        todo = self._chunk_items(chunk, skip=self.queue.finished(chunk.number))
+        spider = self.spider
+        spider.job.store.flush()  # finished here but not committed yet would look unfinished
+        await self.reporter.send()
+        todo = self._chunk_items(chunk, await self.queue.found(chunk.number),
+                                 skip=await self.queue.finished(chunk.number))
         done_here = set(self._done_here(todo))
         if done_here:
-            self.queue.report({chunk.number: sorted(done_here)})
+            await self.queue.report({chunk.number: sorted(done_here)})
         # expected all at once, before the first answer: a post of this chunk answered
         # early must not fetch a discovery that this walk is about to request anyway
         expected = [(item_type, item_id) for item_type, ids in todo.items() for item_id in ids
                     if item_key(item_type, item_id) not in done_here
                     and self.tracker.expect(chunk.number, item_key(item_type, item_id))]
+        requests = []
         for item_type, item_id in expected:
             priority = 0 if item_type == chunk.item_type else DISCOVERED_PRIORITY
-            request = self.request_for(self.profile.items[item_type], item_id, priority)
+            request = spider.request_for(spider.profile.items[item_type], item_id, priority)
             if request is None:  # out of scope: logged to skipped.log
                 self.tracker.finish(item_key(item_type, item_id))
                 continue
-            self.seen.add((item_type, item_id))
+            spider.seen.add((item_type, item_id))
             request.meta["lifeboat_chunk"] = chunk.number
-            yield request
+            requests.append(request)
+        return requests
 
-    def outputs(self, response: scrapy.http.Response) -> list[Any]:
-        """The walk's outputs for one answer; its discoveries are claimed for the chunk
-        first, and only those this chunk owns are fetched (and queued in the ledger)."""
-        return list(self._claimed(response.meta.get("lifeboat_chunk"), super().outputs(response)))
-
-    def _claimed(self, chunk: int | None, outputs: list[Any]) -> Iterator[Any]:
+    async def admit(self, response: Response, outputs: list[Any]) -> list[Any]:
+        """An answer's outputs with its discoveries claimed for its chunk first: only those
+        this chunk owns are fetched (and queued in the ledger)."""
+        chunk = response.meta.get("lifeboat_chunk")
         found = [item_key(*o.meta["lifeboat_item"]) for o in outputs
                  if isinstance(o, scrapy.Request) and not _same_item(o)]
         try:
-            ours = self.queue.claim_items(chunk, found)
+            ours = await self.queue.claim_items(chunk, found)
         except redis.RedisError as exc:  # the answer is archived; the ID ends failed
-            yield from unclaimed(outputs, f"could not claim what it links to in Redis: {exc}")
-            return
+            return list(unclaimed(outputs, f"could not claim what it links to in Redis: {exc}"))
+        return list(self._claimed(chunk, outputs, ours))
+
+    def _claimed(self, chunk: str, outputs: list[Any], ours: set[str]) -> Iterator[Any]:
         for output in outputs:
             if isinstance(output, Result) and output.queued:
                 output.queued = [q for q in output.queued if item_key(q.item_type, q.id) in ours]
@@ -324,7 +364,7 @@ class WorkerSpider(IdWalkSpider):
 
     def _idle(self) -> bool:
         """Nothing scheduled, downloading or being parsed."""
-        engine = self.crawler.engine
+        engine = self.spider.crawler.engine
         return (not engine.downloader.active and engine.scraper.slot.is_idle()
                 and not engine.scheduler.has_pending_requests())
 
@@ -337,7 +377,7 @@ class WorkerSpider(IdWalkSpider):
                          "them failed", chunk, len(keys), keys[:3])
             for key in keys:
                 item_type, _, item_id = key.partition(":")
-                self.job.store.add_result(Result(ledger=LedgerEntry(
+                self.spider.job.store.add_result(Result(ledger=LedgerEntry(
                     item_type, item_id, "failed", 0, None, utc_now(),
                     "lifeboat worker lost the request before any answer")))
 

@@ -187,6 +187,48 @@ def test_retry_after_pauses_every_worker(redis_base):
     assert other.host_pause("media.example:80") == 0
 
 
+def test_the_workers_awaited_queue_answers_as_the_blocking_one(redis_base):
+    """A worker's calls on its event loop (redis.asyncio) see and change the same walk."""
+    import asyncio
+
+    from spiders.chunks import AsyncChunkQueue, ChunkQueue, connect, connect_async
+
+    url = f"{redis_base}/9"
+    queue = ChunkQueue(connect(url), "awaited")
+    queue.seed([("post", 1, 6, "ascending")], 3, 30, {}, reset=True)
+
+    async def worker() -> None:
+        awaited = AsyncChunkQueue(connect_async(url), "awaited")
+        try:
+            chunk = await awaited.claim("w1")
+            assert (chunk.item_type, chunk.start, chunk.stop) == ("post", 1, 3)
+            assert [c.number for c in queue.held_by("w1")] == [chunk.number]
+            assert await awaited.held_by("w1") == queue.held_by("w1")
+            assert await awaited.renew("w1", [chunk.number]) == []
+            found = "user:ann"
+            assert await awaited.claim_items(chunk.number, [found]) == {found}
+            assert queue.claim_items(chunk.number, [found]) == {found}  # its own chunk's
+            await awaited.report({chunk.number: ["post:1"]})
+            assert queue.finished(chunk.number) == await awaited.finished(chunk.number) \
+                == {"post:1"}
+            assert await awaited.found(chunk.number) == queue.found(chunk.number) == {found}
+            assert await awaited.pause_host("api.example:80", 2.0) > 1.5
+            assert 1.5 < queue.host_pause("api.example:80") <= 2.0
+            assert await awaited.host_pause("api.example:80") > 1.5
+            assert await awaited.complete(chunk.number, "w1") is True
+            assert queue.complete(chunk.number, "w2") is False
+            other = await awaited.claim("w1")
+            assert await awaited.release("w1") == [other.number]
+            assert not await awaited.all_done()
+        finally:
+            await awaited.close()
+
+    asyncio.run(worker())
+    while (chunk := queue.claim("w2")) is not None:
+        queue.complete(chunk.number, "w2")
+    assert queue.all_done()
+
+
 def test_sigkilled_worker_restarts_and_merge_has_every_item_once(redis_base, demo_factory,
                                                                 tmp_path):
     platform = demo_factory(posts=240, seed=11, latency_ms=40)
