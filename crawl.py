@@ -124,7 +124,7 @@ def crawl(profile: str, job_dir: Path, ids: str | None, variables: tuple[str, ..
         if ids:
             raise click.ClickException("a worker walks the chunks in Redis: give --ids to "
                                        "lifeboat seed instead")
-        from spiders.distributed import run_worker_command
+        from cli.distributed import run_worker_command
 
         run_worker_command(profile=profile, job_dir=job_dir, redis_url=redis_url, worker=worker,
                            variables=variables, concurrency=concurrency,
@@ -195,10 +195,9 @@ def seed(profile: str, redis_url: str, ids: str | None, chunk: int, lease: float
         lifeboat seed demo --redis redis://127.0.0.1:6379/0 --ids 1-100000 --chunk 1000 \\
             --var api=http://127.0.0.1:8080 --var media=http://127.0.0.1:8081
     """
-    from spiders.distributed import run_seed_command
+    from cli.distributed import run_seed
 
-    run_seed_command(profile=profile, redis_url=redis_url, ids=ids, chunk=chunk, lease=lease,
-                     variables=variables, reset=reset)
+    run_seed(profile, redis_url, ids, chunk, lease, variables, reset)
 
 
 @cli.command()

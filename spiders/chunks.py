@@ -29,6 +29,8 @@ from typing import Iterable
 import redis
 import redis.asyncio
 
+from spiders.exceptions import RedisUnreachable, SeedMismatch
+
 # every script reads the time from Redis, so workers' clocks never need to agree
 _NOW = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
 
@@ -119,11 +121,6 @@ return redis.call('PTTL', KEYS[1])
 """
 
 
-class SeedMismatch(Exception):
-    """Redis already holds a different walk for this profile: reuse the same --ids and
-    --chunk, or start over with `lifeboat seed ... --reset`."""
-
-
 @dataclass(frozen=True)
 class Chunk:
     """One claimed chunk: IDs ``start``..``stop`` (numbers, inclusive) of ``item_type``."""
@@ -152,8 +149,8 @@ def connect(url: str) -> redis.Redis:
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise ConnectionError(f"cannot reach Redis at {url} ({exc}); start redis-server "
-                              "or give the coordinator's --redis URL") from None
+        raise RedisUnreachable(f"cannot reach Redis at {url} ({exc}); start redis-server "
+                               "or give the coordinator's --redis URL") from None
     return client
 
 

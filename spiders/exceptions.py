@@ -1,7 +1,7 @@
 """Errors of the spiders package; each message says how to fix the problem.
 
-They keep the builtin type they replace (ValueError, FileNotFoundError), so code that
-catches those still does."""
+They keep the builtin type they replace (ValueError, FileNotFoundError, ConnectionError),
+so code that catches those still does."""
 
 from __future__ import annotations
 
@@ -18,3 +18,16 @@ class BadOption(SpiderError, ValueError):
 
 class ProfileNotFound(SpiderError, FileNotFoundError):
     """No bundled profile of that name and no such TOML file."""
+
+
+class RedisUnreachable(SpiderError, ConnectionError):
+    """The coordinator's Redis does not answer: start redis-server or fix --redis URL."""
+
+
+class NothingSeeded(SpiderError):
+    """Redis holds no walk for this profile: run `lifeboat seed` first."""
+
+
+class SeedMismatch(SpiderError):
+    """Redis already holds a different walk for this profile: reuse the same --ids and
+    --chunk, or start over with `lifeboat seed ... --reset`."""

@@ -1,4 +1,5 @@
-"""``lifeboat crawl``: load the profile, open the job directory, run the walk, extract.
+"""The crawl behind ``lifeboat crawl`` (whose body is ``cli/crawl.py``): plan the walks,
+open the job directory, run Scrapy, say how the run ended (``CrawlOutcome``).
 
 Re-running on the same directory resumes: finished IDs are skipped, ``failed`` and
 ``queued`` ones are fetched again, a WARC torn by a kill is repaired first.
