@@ -4,10 +4,11 @@ The coordinator runs Redis and seeds the walk as ID chunks (``spiders.chunks``);
 worker runs ``lifeboat crawl PROFILE --redis URL --worker NAME --out DIR``, claims chunks
 until none are left, and writes its own shard job directory (WARCs named after the
 worker, ``archive.db``). ``lifeboat merge`` (``archive.merge``) joins the shards.
-scrapy-redis provides the Redis connection (``REDIS_URL``); each worker keeps Scrapy's
-in-memory scheduler, because scrapy-redis' Scheduler costs two blocking Redis round trips
-per request (bench/README.md, section 6) and the leased chunks, not the per-worker request
-queue, are what survives a crash.
+scrapy-redis provides the blocking Redis connection (``REDIS_URL``: seeding, checks, the
+last report), redis.asyncio the worker's awaited one (``spiders.worker``). Each worker
+keeps Scrapy's in-memory scheduler, because scrapy-redis' Scheduler costs two blocking
+Redis round trips per request (bench/README.md, section 6) and the leased chunks, not the
+per-worker request queue, are what survives a crash.
 Politeness is shared through Redis too (``spiders.shared_politeness``).
 """
 

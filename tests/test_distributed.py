@@ -331,3 +331,31 @@ def test_a_429_seen_by_one_worker_pauses_the_other(redis_base, demo_factory, tmp
                     if e == "send" and h == api_host and when + 0.35 < t < when + 0.9]
             assert not sent, f"{other} sent {len(sent)} requests during {name}'s Retry-After"
     assert limited >= 2
+
+
+def test_worker_whose_disk_fills_loses_nothing(redis_base, demo_factory, tmp_path):
+    """A worker stops when its shard's disk is full; what it had not committed is reported
+    to no one, so the same worker, rerun with room, fetches it and the walk is whole."""
+    from test_crawl_disk_full import _mount_small_disk
+
+    disk = tmp_path / "disk"
+    why = _mount_small_disk(disk, "1m")
+    if why:
+        pytest.skip(why)
+    try:
+        platform = demo_factory(posts=200, seed=7)
+        redis_url = f"{redis_base}/10"
+        seed(redis_url, platform, 200)
+        shard = disk / "w1"
+        full = start_worker(redis_url, "w1", shard, concurrency=4)
+        _, err = full.communicate(timeout=120)
+        assert full.returncode == 1 and "the disk is full" in err, err
+        assert "Traceback" not in err
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        finish(start_worker(redis_url, "w1", shard))
+        out = tmp_path / "merged"
+        cli("merge", str(out), str(shard))
+        assert_matches_truth(out, platform.truth)
+        assert_each_item_once(out, platform)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
