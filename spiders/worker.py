@@ -196,6 +196,7 @@ class ChunkSource:
         self.heartbeat, self.poll = heartbeat, poll
         self.spider: IdWalkSpider | None = None
         self._beat: asyncio.Task | None = None
+        self._ticking = asyncio.Lock()  # one tick at a time: the heartbeat's, or the last
         self.completed = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -219,13 +220,19 @@ class ChunkSource:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat)
-            try:
-                await self.tick()
+            try:  # a tick under way when the spider closes ends before the last one starts
+                await asyncio.shield(self.tick())
+            except asyncio.CancelledError:
+                raise
             except Exception:  # Redis away for a moment: the next beat tries again
                 logger.exception("heartbeat failed")
 
     async def tick(self) -> None:
         """Commit the shard (reporting finished items), close finished chunks, renew."""
+        async with self._ticking:
+            await self._tick()
+
+    async def _tick(self) -> None:
         store = self.spider.job.store
         store.flush()
         # every item of these is committed now (unless the store failed: then nothing is)
