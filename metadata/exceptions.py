@@ -31,6 +31,17 @@ class ExifToolTooOld(MetadataError):
         )
 
 
+class ExifToolNotStarting(MetadataError):
+    """ExifTool did not answer its first command (its version) in time."""
+
+    def __init__(self, executable: str, seconds: float) -> None:
+        super().__init__(
+            f"ExifTool ({executable!r}) did not start within {seconds:g} s: check that "
+            f"`{executable} -ver` prints a version, or wait until the machine is less busy "
+            f"and run the same command again (nothing extracted is lost)"
+        )
+
+
 class NotAJobDirectory(MetadataError):
     """The path given to `lifeboat extract` is neither a job directory nor used with --db."""
 

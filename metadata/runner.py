@@ -61,11 +61,12 @@ from typing import Any, Sequence
 import exiftool
 from exiftool.exceptions import ExifToolException, ExifToolVersionError
 
-from metadata.exceptions import ExifToolMissing, ExifToolTooOld
+from metadata.exceptions import ExifToolMissing, ExifToolNotStarting, ExifToolTooOld
 
 MINIMUM_VERSION = "12.24"  # CVE-2021-22204: older versions run code from crafted DjVu data
 EXIFTOOL_ARGS = ("-G1", "-a", "-n", "-e", "-fast", "--sort", "-api", "LargeFileSupport=1")
 FILE_SECONDS = 10.0  # default per-file time limit: no output for this long, ExifTool is stuck
+START_SECONDS = 120.0  # Perl loading ExifTool on a busy machine: not bound by the file limit
 MAX_VALUE_CHARS = 64 * 1024  # longer tag values are cut and marked (Lifeboat:Truncated)
 TRUNCATED = "Lifeboat:Truncated"
 _limit = threading.local()  # the time limit of the batch this thread is reading
@@ -182,10 +183,14 @@ class ExifToolPool:
 
     def _start(self) -> exiftool.ExifTool:
         process = exiftool.ExifTool(self._executable, common_args=self._args, encoding="utf-8")
+        _limit.seconds = START_SECONDS
         try:
             process.run()
         except ExifToolVersionError as exc:  # pyexiftool itself needs 12.15+
             raise ExifToolTooOld("< 12.15", MINIMUM_VERSION) from exc
+        except ExifToolStalled as exc:
+            kill(process)
+            raise ExifToolNotStarting(self._executable, START_SECONDS) from exc
         process.block_size = 1 << 16
         self._all.append(process)
         return process
@@ -227,12 +232,20 @@ class ExifToolPool:
             stalled = False
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "ExifTool ... died": handled here
-            if stalled and process.running:
-                process._process.kill()  # stuck: no polite -stay_open False, it would wait
-                process.terminate(timeout=1)
+            if stalled:
+                kill(process)
             if stalled or not process.running:
                 return self._start(), {}, True
         return process, {r.get("SourceFile"): r for r in records if isinstance(r, dict)}, False
+
+
+def kill(process: exiftool.ExifTool) -> None:
+    """Stop a stuck ExifTool at once (a polite ``-stay_open False`` would wait for it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "ExifTool ... died"
+        if process.running:
+            process._process.kill()
+            process.terminate(timeout=1)
 
 
 def truncate_values(record: Record, limit: int) -> Record:
