@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from warcio.recordloader import ArcWarcRecord
 from warcio.timeutils import datetime_to_iso_date
 
+from archive.results import Capture
 from archive.wire import RawHead, WireExchange, head_end, new_record_id, warcio_split
 
 if TYPE_CHECKING:
@@ -237,9 +238,10 @@ class PendingExchanges:
         self.size = 0
 
 
-def capture_exchange(job: Job, exchange: WireExchange, held: bool = False) -> dict[str, Any]:
-    """Queue one exchange for the WARC and buffer its captures row; return that row (its
-    WARC position is filled in when the exchange is written, before the row is committed).
+def capture_exchange(job: Job, exchange: WireExchange, held: bool = False) -> Capture:
+    """Queue one exchange for the WARC and buffer its captures row (its WARC position is
+    filled in when the exchange is written, before the row is committed); return what the
+    crawler needs of it.
     ``held`` rows wait for the spider's result for their item (``JobStore.add_capture``)."""
     if exchange.unparsed:  # the payload as warcio reads the record: what verify checks
         payload = exchange.body[warcio_split(exchange.body):]
@@ -273,4 +275,5 @@ def capture_exchange(job: Job, exchange: WireExchange, held: bool = False) -> di
         exchange.certificates = True  # with this exchange: later ones only link to it
         exchange.tls.written = True
     job.pending.add(exchange, original, row)
-    return row
+    return Capture(row["id"], row["status"], row["content_type"], sha256_hex,
+                   exchange.payload_size, row["warc_type"])

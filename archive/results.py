@@ -14,12 +14,26 @@ from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
+class Capture:
+    """What the archive tells the crawler of one exchange it archived (its ``captures`` row
+    is the archive's own until committed): the id a ``Result`` claims, and the facts of
+    the answer that the item's rows repeat."""
+
+    id: int
+    status: int | None
+    content_type: str | None
+    payload_sha256: str | None
+    payload_size: int | None
+    warc_type: str  # response | revisit
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerEntry:
     """The state an item ended in (a ``ledger`` row)."""
 
     item_type: str
     id: str
-    state: str  # archived | deleted | missing | forbidden | failed
+    state: str  # an archive.schema.LedgerState (a str)
     attempts: int
     last_status: int | None
     updated_at: str  # ISO 8601 UTC

@@ -57,6 +57,6 @@ class CaptureMiddleware:
         if job is None:
             wire.close()
             return
-        row = capture_exchange(job, wire, held="lifeboat_item" in request.meta)
-        request.meta["lifeboat_capture"] = row
-        self.crawler.stats.inc_value(f"lifeboat/captures/{row['warc_type']}")
+        capture = capture_exchange(job, wire, held="lifeboat_item" in request.meta)
+        request.meta["lifeboat_capture"] = capture
+        self.crawler.stats.inc_value(f"lifeboat/captures/{capture.warc_type}")

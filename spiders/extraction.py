@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urljoin
 
 from archive.results import Post, PostMedia
+from archive.schema import LedgerState
 from spiders.fields import PARSERS, as_list, row_documents
 from spiders.times import normalise_time
 
@@ -35,7 +36,7 @@ QUIET_WHEN_EMPTY = ("fields.deleted", "next", "next_link", "states.missing_if",
 class Page:
     """The result of one page of one item."""
 
-    state: str = "archived"  # archived | deleted | missing | forbidden
+    state: LedgerState = LedgerState.ARCHIVED  # or DELETED, MISSING, FORBIDDEN
     posts: list[Post] = field(default_factory=list)
     post_media: list[PostMedia] = field(default_factory=list)
     found: list[tuple[str, str, str | None]] = field(default_factory=list)  # (type, id, post)
@@ -98,8 +99,9 @@ def extract_page(profile: Profile, item: ItemType, item_id: str, document: Any,
         return value
 
     if first_page:
-        for key, condition, state in (("states.forbidden_if", item.forbidden_if, "forbidden"),
-                                      ("states.missing_if", item.missing_if, "missing")):
+        for key, condition, state in (
+                ("states.forbidden_if", item.forbidden_if, LedgerState.FORBIDDEN),
+                ("states.missing_if", item.missing_if, LedgerState.MISSING)):
             if condition is not None and truthy(search(key, condition, document)):
                 page.state = state
                 return page
@@ -118,7 +120,7 @@ def extract_page(profile: Profile, item: ItemType, item_id: str, document: Any,
             post_id = _post(profile, item, item_id, document, None, None, page, search,
                             base_url, answer, page_text)
             if page.posts[0].deleted:
-                page.state = "deleted"
+                page.state = LedgerState.DELETED
         elif item.credits_parent:
             media = as_list(search("fields.media", item.fields["media"], document))
             base = base_url() if media else ""

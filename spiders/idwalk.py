@@ -31,7 +31,9 @@ from w3lib.url import safe_url_string
 
 from archive.job import utc_now
 from archive.ledger import discovered_keys, known_ids, resumable
-from archive.results import ChildMedia, LedgerEntry, Media, Post, PostChild, Queued, Result
+from archive.results import (Capture, ChildMedia, LedgerEntry, Media, Post, PostChild, Queued,
+                             Result)
+from archive.schema import LedgerState
 from spiders.extraction import QUIET_WHEN_EMPTY, Page, extract_page, join_url, matched, truthy
 from spiders.fields import PARSERS
 from spiders.profile import PLAIN_ID
@@ -194,7 +196,7 @@ class IdWalkSpider(scrapy.Spider):
                     self.walk_at[item.name] = (id_range, id_range.parse(item_id))
                     # done, out of scope, or discovered (perhaps while we waited): not fetched
                     if request is None or (item.name, item_id) in self.seen:
-                        run.record(position, done[item_id] == "missing" if item_id in done
+                        run.record(position, done[item_id] == LedgerState.MISSING if item_id in done
                                    else None)
                         continue
                     self.outstanding[walk].add(position)
@@ -210,7 +212,7 @@ class IdWalkSpider(scrapy.Spider):
         if "lifeboat_walk" in meta:
             walk, position = meta["lifeboat_walk"]
             self.outstanding[walk].discard(position)
-            self.missing_runs[walk].record(position, state == "missing")
+            self.missing_runs[walk].record(position, state == LedgerState.MISSING)
 
     def resume_points(self) -> dict[str, str | None]:
         """{item type: the first ID of its walk, in walk order, not answered in this run}
@@ -321,7 +323,7 @@ class IdWalkSpider(scrapy.Spider):
             logger.exception("could not process %s", response.url)
             item_type, item_id = response.meta["lifeboat_item"]
             out = [Result(captures=_claimed_captures(response.meta), ledger=LedgerEntry(
-                item_type, item_id, "failed", _attempts(response.meta), response.status,
+                item_type, item_id, LedgerState.FAILED, _attempts(response.meta), response.status,
                 utc_now(), f"lifeboat could not process this answer: "
                            f"{exc.__class__.__name__}: {exc}"[:300]))]
         for result in out:
@@ -349,12 +351,12 @@ class IdWalkSpider(scrapy.Spider):
         item_type, item_id = response.meta["lifeboat_item"]
         item = self.profile.items[item_type]
         attempts = _attempts(response.meta)
-        capture = response.meta.get("lifeboat_capture") or {}
+        capture: Capture | None = response.meta.get("lifeboat_capture")
         status = response.status
         captures = _claimed_captures(response.meta)
         result = Result(captures=captures)
 
-        def finish(state: str, reason: str | None = None) -> Result:
+        def finish(state: LedgerState, reason: str | None = None) -> Result:
             result.ledger = LedgerEntry(item_type, item_id, state, attempts, status,
                                         utc_now(), reason)
             return result
@@ -363,44 +365,45 @@ class IdWalkSpider(scrapy.Spider):
             yield from self._redirect(response, item, item_id, attempts, captures, finish)
             return
         if status in item.forbidden_status:
-            yield finish("forbidden", f"HTTP {status}")
+            yield finish(LedgerState.FORBIDDEN, f"HTTP {status}")
             return
         if status in item.missing_status:
-            yield finish("missing", f"HTTP {status}")
+            yield finish(LedgerState.MISSING, f"HTTP {status}")
             return
         if status >= 300 or status < 200:
             again = f" after {attempts} attempts" if attempts > 1 else ""
             given_up = response.meta.get("lifeboat_gave_up")  # e.g. an absurd Retry-After
-            yield finish("failed", f"HTTP {status}{again}" + (f": {given_up}" if given_up else ""))
+            yield finish(LedgerState.FAILED,
+                         f"HTTP {status}{again}" + (f": {given_up}" if given_up else ""))
             return
 
         if "dataloss" in response.flags:
-            yield finish("failed", f"truncated: the connection closed before the whole body "
-                                   f"arrived ({len(response.body)} bytes; WARC-Truncated)")
+            yield finish(LedgerState.FAILED, f"truncated: the connection closed before the whole "
+                         f"body arrived ({len(response.body)} bytes; WARC-Truncated)")
             return
         parser = PARSERS[item.parse]
         try:
             document = parser.load(response.body)
         except ValueError as exc:
-            yield finish("failed", str(exc)[:300])
+            yield finish(LedgerState.FAILED, str(exc)[:300])
             return
         if item.parse == "none":
             if item.table == "media":
                 result.media = self._media_rows(item, item_id, response, capture, result)
-            yield finish("archived")
+            yield finish(LedgerState.ARCHIVED)
             return
         try:
             page = extract_page(self.profile, item, item_id, document, response.url,
                                 lambda: _base_url(response), lambda: response.text,
                                 first_page=paging is None, links=lambda: [
                                     v.decode("latin-1") for v in response.headers.getlist("Link")],
-                                capture_id=capture.get("id"))
+                                capture_id=capture.id if capture else None)
         except Exception as exc:  # an expression that breaks on this answer: say which
-            yield finish("failed", f"profile expression failed on this answer: "
-                                   f"{exc.__class__.__name__}: {exc}"[:300])
+            yield finish(LedgerState.FAILED, f"profile expression failed on this answer: "
+                                             f"{exc.__class__.__name__}: {exc}"[:300])
             return
         self._noticed(item, item_id, response.url, page)
-        public = page.state in ("archived", "deleted")
+        public = page.state in (LedgerState.ARCHIVED, LedgerState.DELETED)
         if public:
             result.posts, result.post_media = page.posts, page.post_media
             result.child_media = [ChildMedia(item_type, item_id, url)
@@ -466,16 +469,16 @@ class IdWalkSpider(scrapy.Spider):
                                 for url in paging["child_media"]], *result.child_media]
         ledger = result.ledger
         where = f"page {paging['pages'] + 1} ({response.url})"
-        if ledger.state in ("missing", "forbidden"):
+        if ledger.state in (LedgerState.MISSING, LedgerState.FORBIDDEN):
             result.ledger = replace(ledger, state=paging["state"], reason=(
                 f"{where}: {ledger.reason}; paging stopped, the {paging['pages']} pages "
                 f"before it are archived"))
-        elif ledger.state == "failed":
+        elif ledger.state == LedgerState.FAILED:
             result.ledger = replace(ledger, reason=(
                 f"{where}: {ledger.reason}; the {paging['pages']} pages before it are "
                 f"archived")[:300])
-        elif ledger.state == "archived" and paging["state"] == "deleted":
-            result.ledger = replace(ledger, state="deleted")
+        elif ledger.state == LedgerState.ARCHIVED and paging["state"] == LedgerState.DELETED:
+            result.ledger = replace(ledger, state=LedgerState.DELETED)
 
     def _noticed(self, item: ItemType, item_id: str, url: str, page: Page) -> None:
         """Count which expressions matched on this page; after ``WARN_AFTER`` pages of an
@@ -524,22 +527,23 @@ class IdWalkSpider(scrapy.Spider):
             tqdm.write(f"lifeboat: warning: {message}", file=sys.stderr)
 
     def _media_rows(self, item: ItemType, item_id: str, response: Response,
-                    capture: dict[str, Any], result: Result) -> list[Media]:
+                    capture: Capture | None, result: Result) -> list[Media]:
         """The media row of the URL the item was asked for (the URL a post gave), and after
         a redirect one of the URL it ended at (archived under that URL in the ledger too,
         so that it is not fetched again); both name the final URL and the same capture."""
         asked = item.url_for(item_id)
         target = response.meta.get("lifeboat_target")  # the last Location, as it was written
-        row = Media(asked, capture.get("payload_sha256"), capture.get("content_type"),
-                    capture.get("payload_size"), capture.get("id"),
-                    None if response.url == asked else response.url)
+        final_url = None if response.url == asked else response.url
+        row = (Media(asked, capture.payload_sha256, capture.content_type, capture.payload_size,
+                     capture.id, final_url) if capture else
+               Media(asked, None, None, None, None, final_url))
         rows = [row]
         if target and target != asked:
             rows.append(replace(row, url=target,
                                 final_url=None if response.url == target else response.url))
             if item.url == "{id}":
                 result.ledger_more.append(LedgerEntry(
-                    item.name, target, "archived", 0, response.status, utc_now(),
+                    item.name, target, LedgerState.ARCHIVED, 0, response.status, utc_now(),
                     f"reached by a redirect from {item_id}"))
         return rows
 
@@ -572,17 +576,17 @@ class IdWalkSpider(scrapy.Spider):
         target = join_url(response.url, response.headers["Location"].decode("latin-1"))
         hops = response.meta.get("lifeboat_redirects", 0) + 1
         if item.login_url is not None and item.login_url.search(target):
-            yield finish("forbidden", f"redirected to login page {target}")
+            yield finish(LedgerState.FORBIDDEN, f"redirected to login page {target}")
             return
         if hops > MAX_REDIRECTS:
-            yield finish("failed", f"more than {MAX_REDIRECTS} redirects")
+            yield finish(LedgerState.FAILED, f"more than {MAX_REDIRECTS} redirects")
             return
         paging = response.meta.get("lifeboat_paging")
         if item.url == "{id}" and target != item_id and not paging:  # an ID of this type too
             key = (item.name, target)
             if key in self.seen:  # archived, queued or on its way: never fetched twice
-                done = finish("archived", f"redirected to {target}, which this job fetches "
-                                          f"under that URL")
+                done = finish(LedgerState.ARCHIVED,
+                              f"redirected to {target}, which this job fetches under that URL")
                 if item.table == "media":  # payload columns filled from that row's (store)
                     done.media = [Media(item_id, None, None, None, None, target)]
                 yield done
@@ -595,7 +599,7 @@ class IdWalkSpider(scrapy.Spider):
                         **({"lifeboat_paging": paging} if paging else {}),
                         **{k: v for k, v in response.meta.items() if k == "lifeboat_walk"}})
         if request is None:  # out of scope: logged to skipped.log with the reason
-            yield finish("failed", f"redirected out of scope to {target}")
+            yield finish(LedgerState.FAILED, f"redirected out of scope to {target}")
             return
         yield request
 
@@ -610,7 +614,7 @@ class IdWalkSpider(scrapy.Spider):
         self.job.store.add_result(Result(
             captures=_claimed_captures(request.meta), ledger=LedgerEntry(
                 item_type, item_id, state, _attempts(request.meta),
-                capture["status"] if capture else None, utc_now(), text[:300])))
+                capture.status if capture else None, utc_now(), text[:300])))
 
 
 def verbatim_template(template: str) -> bool:
@@ -656,7 +660,7 @@ def _attempts(meta: dict[str, Any]) -> int:
 def _claimed_captures(meta: dict[str, Any]) -> list[int]:
     """Capture ids of an item's exchanges: earlier redirect hops and the last answer."""
     capture = meta.get("lifeboat_capture")
-    return [*meta.get("lifeboat_prior_captures", ()), *([capture["id"]] if capture else [])]
+    return [*meta.get("lifeboat_prior_captures", ()), *([capture.id] if capture else [])]
 
 
 def error_state(exc: BaseException, maxsize: int | None) -> tuple[str, str, bool]:
@@ -664,12 +668,12 @@ def error_state(exc: BaseException, maxsize: int | None) -> tuple[str, str, bool
     the spider could read."""
     text = f"{exc.__class__.__name__}: {exc}"
     if isinstance(exc, IgnoreRequest) and "robots.txt" in str(exc):
-        return "forbidden", "disallowed by robots.txt", True
+        return LedgerState.FORBIDDEN, "disallowed by robots.txt", True
     if isinstance(exc, IgnoreRequest) and "during decompression" in str(exc):
-        return "failed", (f"oversize: larger than {maxsize} bytes once decompressed "
+        return LedgerState.FAILED, (f"oversize: larger than {maxsize} bytes once decompressed "
                           f"(a compression bomb?); the compressed answer is archived"), True
     if isinstance(exc, (DownloadCancelledError, CancelledError)) or "max size" in str(exc):
-        return "failed", f"oversize: larger than {maxsize} bytes", True
+        return LedgerState.FAILED, f"oversize: larger than {maxsize} bytes", True
     if isinstance(exc, ResponseDataLossError):
         text = (f"{exc.__class__.__name__}: the connection closed before the whole body "
                 f"arrived (shorter than its Content-Length, or reset)")
@@ -679,4 +683,4 @@ def error_state(exc: BaseException, maxsize: int | None) -> tuple[str, str, bool
             f"{r.type.__name__}: {r.getErrorMessage()}" for r in reasons)
         if any(r.type.__name__ in ("ConnectionDone", "ConnectionLost") for r in reasons):
             text += " (no complete response: the server hung up, or sent a header over 16 KB)"
-    return "failed", text, False
+    return LedgerState.FAILED, text, False

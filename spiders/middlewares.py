@@ -177,7 +177,7 @@ class PoliteRetryMiddleware:
         capture = new.meta.pop("lifeboat_capture", None)  # archived; the item claims it
         if capture is not None:
             new.meta["lifeboat_prior_captures"] = [*new.meta.get("lifeboat_prior_captures", ()),
-                                                   capture["id"]]
+                                                   capture.id]
         new.meta["lifeboat_not_before"] = (paused_at or time.time()) + delay
         self.job.log_request("retry", slot, request.url, "",
                              f"{reason}; attempt {attempt + 1} in {delay:.2f} s"

@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator
 
 import scrapy
 
+from archive.schema import LedgerState
 from spiders.exceptions import BadOption
 from spiders.extraction import QUIET_WHEN_EMPTY, matched
 from spiders.fields import describe
@@ -121,7 +122,7 @@ def report(profile: Profile, item: ItemType, item_id: str, trace: list,
                 lines.append(f"  items.{item.name}.{key} = {describe(expr)}{note}")
         else:
             lines.append("every expression matched something")
-    return lines, state in ("archived", "deleted")
+    return lines, state in (LedgerState.ARCHIVED, LedgerState.DELETED)
 
 
 def try_item(profile: str, item_id: str, item_type: str | None, variables: tuple[str, ...],

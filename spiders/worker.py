@@ -32,6 +32,7 @@ import scrapy
 
 from archive.job import utc_now, warc_prefix
 from archive.results import LedgerEntry, Result
+from archive.schema import LedgerState
 from spiders.chunks import AsyncChunkQueue, Chunk, ChunkQueue, item_key
 from spiders.idwalk import DISCOVERED_PRIORITY
 from spiders.profile import IdRange
@@ -385,7 +386,7 @@ class ChunkSource:
             for key in keys:
                 item_type, _, item_id = key.partition(":")
                 self.spider.job.store.add_result(Result(ledger=LedgerEntry(
-                    item_type, item_id, "failed", 0, None, utc_now(),
+                    item_type, item_id, LedgerState.FAILED, 0, None, utc_now(),
                     "lifeboat worker lost the request before any answer")))
 
 
@@ -399,4 +400,5 @@ def unclaimed(outputs: list[Any], reason: str) -> Iterator[Result]:
     for output in outputs:
         if isinstance(output, Result):
             yield Result(captures=output.captures,
-                         ledger=replace(output.ledger, state="failed", reason=reason[:300]))
+                         ledger=replace(output.ledger, state=LedgerState.FAILED,
+                                        reason=reason[:300]))

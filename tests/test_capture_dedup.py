@@ -29,8 +29,8 @@ def test_identical_payload_downloaded_before_the_first_is_claimed_is_a_revisit(t
                 body=body, status=200, payload_sha256=hashlib.sha256(body).hexdigest(),
                 payload_size=len(body), sent_at=time.time(), content_type="image/jpeg")
             written.append(capture_exchange(job, exchange, held=True))
-        for row in written:  # the spider's results arrive only now
-            job.store.add_result(Result(captures=[row["id"]]))
+        for capture in written:  # the spider's results arrive only now
+            job.store.add_result(Result(captures=[capture.id]))
     finally:
         job.close()
     captured = rows(job_dir, "SELECT url, warc_type, refers_to, warc_record_id FROM captures "
