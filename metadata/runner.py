@@ -223,15 +223,15 @@ class ExifToolPool:
                  paths: list[str]) -> tuple[exiftool.ExifTool, dict[str, Record], bool]:
         """Read ``paths``; a process that died or stalled is replaced by a fresh one."""
         _limit.seconds = self.file_timeout
-        try:
-            records = process.execute_json(*paths)
-        except (ExifToolException, ValueError, OSError) as exc:
-            records = []  # no output at all (a single missing file), or a dead process
-            stalled = isinstance(exc, ExifToolStalled)
-        else:
-            stalled = False
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "ExifTool ... died": handled here
+            try:
+                records = process.execute_json(*paths)
+            except (ExifToolException, ValueError, OSError) as exc:
+                records = []  # no output at all (a single missing file), or a dead process
+                stalled = isinstance(exc, ExifToolStalled)
+            else:
+                stalled = False
             if stalled:
                 kill(process)
             if stalled or not process.running:
