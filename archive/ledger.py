@@ -63,7 +63,7 @@ def known_ids(db: sqlite_utils.Database, profile: str, item_type: str,
 # many attempts; after that only `lifeboat crawl --retry-failed` fetches it again.
 # Failures without a usable answer (5xx after retries, connection errors) are always retried.
 GIVE_UP_AFTER = 3
-_GIVEN_UP = ("state = 'failed' AND last_status BETWEEN 200 AND 299 "
+_GIVEN_UP = (f"state = '{LedgerState.FAILED}' AND last_status BETWEEN 200 AND 299 "
              f"AND attempts >= {GIVE_UP_AFTER}")
 
 
@@ -180,7 +180,8 @@ def summarize(db: sqlite_utils.Database, running: bool = False) -> list[str]:
             lines.extend(strip_text(coverage))
     lines.extend(_rate_lines(db, running))
     failed = db.execute("SELECT item_type, id, last_status, reason FROM ledger "
-                        "WHERE state = 'failed' ORDER BY updated_at DESC LIMIT 5").fetchall()
+                        "WHERE state = ? ORDER BY updated_at DESC LIMIT 5",
+                        [LedgerState.FAILED]).fetchall()
     for item_type, item_id, status, reason in failed:
         lines.append(f"  failed {item_type} {item_id}: HTTP {status} {reason or ''}".rstrip())
     given_up = given_up_count(db)

@@ -9,6 +9,8 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from tqdm import tqdm
 
+from archive.schema import LedgerState
+
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
@@ -59,9 +61,10 @@ class ProgressBar:
         self.walked = {item.name for item, _ in spider.walks}
         total = sum(len(id_range) for _, id_range in spider.walks)
         done = spider.job.db.execute(
-            "SELECT count(*) FROM ledger WHERE profile = ? AND state NOT IN ('queued', 'failed') "
+            "SELECT count(*) FROM ledger WHERE profile = ? AND state NOT IN (?, ?) "
             f"AND item_type IN ({','.join('?' * len(self.walked))})",
-            [spider.profile.name, *self.walked]).fetchone()[0]
+            [spider.profile.name, LedgerState.QUEUED, LedgerState.FAILED, *self.walked]
+        ).fetchone()[0]
         self.bar = _LazyPostfixBar(total=total, initial=min(done, total), unit="id",
                                    dynamic_ncols=True, desc=f"lifeboat {spider.profile.name}",
                                    mininterval=0.5)

@@ -180,8 +180,9 @@ def terminal_ids(db: sqlite_utils.Database, profile: str, item_type: str,
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         found.update(row[0] for row in db.execute(
-            f"SELECT id FROM ledger WHERE profile = ? AND item_type = ? AND state != 'queued' "
-            f"AND id IN ({','.join('?' * len(chunk))})", [profile, item_type, *chunk]))
+            f"SELECT id FROM ledger WHERE profile = ? AND item_type = ? AND state != ? "
+            f"AND id IN ({','.join('?' * len(chunk))})",
+            [profile, item_type, LedgerState.QUEUED, *chunk]))
     return found
 
 
