@@ -320,7 +320,7 @@ def export(job_dir: Path, fmt: str, output: Path | None, base_url: str) -> None:
 
         lifeboat export jobs/demo --format csv -o media.csv
     """
-    from datasette_plugins.export import run_export_command
+    from cli.export import run_export_command
 
     run_export_command(job_dir=job_dir, fmt=fmt, output=output, base_url=base_url)
 

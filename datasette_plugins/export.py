@@ -5,12 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
-import sys
-from contextlib import contextmanager
+from contextlib import nullcontext
 from pathlib import Path
-from typing import IO, Iterator
-
-from tqdm import tqdm
+from typing import IO, Any, Callable, Iterator
 
 from archive.schema import EXPORT_SQL, require_current
 from datasette_plugins.queries import EXPORT_COLUMNS
@@ -56,39 +53,29 @@ def write_export(rows: Iterator[dict], fmt: str, out: IO[str]) -> int:
     return count
 
 
-@contextmanager
-def open_output(output: Path | None) -> Iterator[IO[str]]:
-    """``output`` opened for writing text, or standard output."""
-    if output is None:
-        yield sys.stdout
-        return
-    with open(output, "w", encoding="utf-8", newline="") as fh:
-        yield fh
-
-
-def run_export_command(job_dir: Path, fmt: str = "csv", output: Path | None = None,
-                       base_url: str = DEFAULT_BASE_URL) -> int:
-    """Export ``job_dir``'s (post, media) pairs to ``output`` (default stdout) with a bar;
-    evidence page URLs point at ``base_url``."""
+def open_export(job_dir: Path) -> sqlite3.Connection:
+    """A read-only connection to ``job_dir``'s database, refused (with how to fix it) when
+    there is none or its schema is behind."""
     from datasette_plugins.serve import database_path
 
     db_path = database_path(job_dir)
     require_current(db_path)
-    conn = connect_read_only(db_path)
-    try:
-        total = conn.execute("select count(*) from post_media pm join posts p "
-                             "on p.id = pm.post_id").fetchone()[0]
-        with open_output(output) as out, tqdm(
-            total=total, unit="row", desc="export", file=sys.stderr, disable=None
-        ) as bar:
-            def counted() -> Iterator[dict]:
-                for row in export_rows(conn, base_url):
-                    bar.update()
-                    yield row
+    return connect_read_only(db_path)
 
-            count = write_export(counted(), fmt, out)
-    finally:
-        conn.close()
-    if output is not None:
-        print(f"lifeboat export: {count} rows to {output}", file=sys.stderr)
-    return count
+
+def export_job(conn: sqlite3.Connection, fmt: str, out: IO[str],
+               base_url: str = DEFAULT_BASE_URL,
+               progress: Callable[[int], Any] = lambda total: nullcontext()) -> int:
+    """Write the (post, media) pairs of ``conn`` (``open_export``) to ``out`` as ``fmt``;
+    return how many. Evidence page URLs point at ``base_url``; ``progress(total)`` gives
+    a bar (a context manager whose value has ``update()``) or None."""
+    total = conn.execute("select count(*) from post_media pm join posts p "
+                         "on p.id = pm.post_id").fetchone()[0]
+    with progress(total) as bar:
+        def counted() -> Iterator[dict]:
+            for row in export_rows(conn, base_url):
+                if bar is not None:
+                    bar.update()
+                yield row
+
+        return write_export(counted(), fmt, out)

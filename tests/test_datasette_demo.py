@@ -12,7 +12,7 @@ import pytest
 from markupsafe import escape
 
 from datasette_job import crawl_demo
-from datasette_plugins.export import run_export_command
+from cli.export import run_export_command
 from datasette_plugins.serve import make_datasette
 
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from crawl import cli
 from datasette_job import build_job
-from datasette_plugins.export import run_export_command
+from cli.export import run_export_command
 from datasette_plugins.queries import EXPORT_COLUMNS
 
 
