@@ -243,7 +243,8 @@ def extract(paths: tuple[Path, ...], db_path: Path | None, workers: int | None,
 
         lifeboat extract --db parler.db crawl-00000.warc.gz crawl-00001.warc.gz
     """
-    from metadata.extract import DB_NAME, extract_job, extract_warcs, summary, warc_files
+    from archive.schema import DB_NAME
+    from metadata.extract import extract_job, extract_warcs, summary, warc_files
 
     if db_path is None:
         if len(paths) != 1:
@@ -294,10 +295,10 @@ def upgrade(job_dir: Path) -> None:
 
         lifeboat upgrade jobs/demo
     """
-    from archive.schema import upgrade_job
+    from archive.schema import DB_NAME, upgrade_job
 
     applied = upgrade_job(job_dir)
-    db_path = job_dir / "archive.db"
+    db_path = job_dir / DB_NAME
     if applied:
         click.echo(f"lifeboat upgrade: {db_path}: applied {', '.join(applied)}")
     else:

@@ -22,7 +22,7 @@ from typing import Any, Callable, TextIO
 from archive.capture import DigestIndex, PendingExchanges
 from archive.exceptions import JobLocked, JobMismatch, fatal_write_error
 from archive.repair import repair_warc
-from archive.schema import QUEUED, open_db
+from archive.schema import DB_NAME, QUEUED, open_db
 from archive.store import JobStore
 from archive.writer import RotatingWarcWriter, warc_files
 
@@ -124,7 +124,7 @@ class Job:
                 time.sleep(0.05)  # perhaps `lifeboat status` looking (crawl_running)
         # the readers' indexes are built when the crawl ends (spiders/run.py)
         try:  # a damaged database stops the crawl before it writes anything
-            self.db = open_db(self.dir / "archive.db", reading_indexes=False, check=True)
+            self.db = open_db(self.dir / DB_NAME, reading_indexes=False, check=True)
         except BaseException:
             self._lock.close()
             raise

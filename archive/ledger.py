@@ -18,7 +18,7 @@ import sqlite_utils
 
 from archive.coverage import strip_text, walk_coverage
 from archive.exceptions import NotAJobDir
-from archive.schema import LEDGER_STATES, QUEUED, LedgerState, open_db
+from archive.schema import DB_NAME, LEDGER_STATES, QUEUED, LedgerState, open_db
 
 STRIP_WIDTH = 72  # characters of the coverage strip in `lifeboat status`
 RETRY_STATES = (QUEUED, LedgerState.FAILED.value)
@@ -263,7 +263,7 @@ def run_state_lines(db: sqlite_utils.Database, job_dir: Path, running: bool) -> 
 
 def summary_after_crawl(job_dir: Path) -> list[str]:
     """``summarize`` once a crawl is over; opening the archive builds its readers' indexes."""
-    db = open_db(Path(job_dir) / "archive.db")
+    db = open_db(Path(job_dir) / DB_NAME)
     try:
         return summarize(db)
     finally:
@@ -274,7 +274,7 @@ def job_status(job_dir: Path) -> list[str]:
     """Every line of ``lifeboat status``; raises NotAJobDir when DIR has no archive.db."""
     from archive.job import crawl_running
 
-    db_path = Path(job_dir) / "archive.db"
+    db_path = Path(job_dir) / DB_NAME
     if not db_path.is_file():
         raise NotAJobDir(f"{job_dir} is not a lifeboat job directory (no archive.db); "
                          "start one with: lifeboat crawl PROFILE --out DIR")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from archive.exceptions import ArchiveError
 from archive.job import read_job_toml, utc_now, write_job_toml
-from archive.schema import QUEUED, LedgerState, open_db
+from archive.schema import DB_NAME, QUEUED, LedgerState, open_db
 from archive.writer import warc_files
 
 RANK = ("CASE {0} " + " ".join(f"WHEN '{state}' THEN {rank}" for state, rank in (
@@ -209,7 +209,7 @@ def _check_shards(out: Path, shards: list[Path]) -> dict:
     """The shards' common job settings; raises MergeError on a shard that does not fit."""
     settings = None
     for shard in shards:
-        if not (shard / "archive.db").is_file():
+        if not (shard / DB_NAME).is_file():
             raise MergeError(f"{shard} is not a lifeboat job directory (no archive.db): give "
                              "the --out directories of `lifeboat crawl --redis` workers")
         if shard.resolve() == out.resolve():
@@ -243,11 +243,11 @@ def merge_shards(out: Path, shards: list[Path], move: bool = False) -> MergeRepo
         write_job_toml(out, {**{k: settings[k] for k in keep if k in settings},
                              "merged_from": [str(s.resolve()) for s in shards]})
     report = MergeReport(out, shards)
-    db = open_db(out / "archive.db")
+    db = open_db(out / DB_NAME)
     try:
         conn = db.conn
         for shard in shards:
-            for table, n in merge_rows(conn, shard / "archive.db", report.duplicates).items():
+            for table, n in merge_rows(conn, shard / DB_NAME, report.duplicates).items():
                 report.added[table] = report.added.get(table, 0) + n
         report.queued = conn.execute(
             "SELECT count(*) FROM ledger WHERE state = ?", [QUEUED]).fetchone()[0]

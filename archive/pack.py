@@ -26,6 +26,7 @@ from wacz.main import main as wacz_main
 from archive.exceptions import ArchiveError
 from archive.cdxj import read_cdxj, write_cdxj
 from archive.job import warc_prefix
+from archive.schema import DB_NAME
 from archive.verify import find_warcs, open_readonly
 
 TITLE_TEXT_CHARS = 80
@@ -75,7 +76,7 @@ def post_pages(job_dir: Path, cdxj: Path) -> list[dict] | None:
     """One page per archived (not deleted) post: its URL, capture time and a title.
 
     None when the job has no database (then the WACZ's pages are detected HTML pages)."""
-    db_path = job_dir / "archive.db"
+    db_path = job_dir / DB_NAME
     if not db_path.is_file():
         return None
     when = {line.position: line.timestamp for line in read_cdxj(cdxj)}

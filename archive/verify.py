@@ -34,7 +34,7 @@ from archive.exceptions import ArchiveError
 from archive.job import read_job_toml
 from archive.reader import clean_target_uri
 from archive.scan import Damage, ScannedRecord, scan_warc
-from archive.schema import LEDGER_STATES, LedgerState, integrity_problems, is_damage
+from archive.schema import DB_NAME, LEDGER_STATES, LedgerState, integrity_problems, is_damage
 
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 PROGRESS_MIN_BYTES = 64 << 20
@@ -92,7 +92,7 @@ def verify_job(job_dir: Path, progress: bool | None = None,
     """Run every check on ``job_dir``; ``progress`` None shows a bar on big archives;
     ``tsa_ca`` holds the CA certificates the seals' TSAs must chain to."""
     job_dir = Path(job_dir)
-    db_path = job_dir / "archive.db"
+    db_path = job_dir / DB_NAME
     report = VerifyReport(job_dir=job_dir, has_db=db_path.is_file())
     with closing(open_readonly(db_path)) if report.has_db else nullcontext() as db:
         damage = integrity_problems(db, full=True) if db is not None else []

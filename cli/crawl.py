@@ -9,6 +9,7 @@ import click
 
 from archive.job import write_job_toml
 from archive.ledger import summary_after_crawl
+from archive.schema import DB_NAME
 from spiders.profile import Profile, load_profile, parse_size, parse_var_options
 from spiders.run import plan_walks, run_crawl
 from spiders.settings import crawl_settings, lifeboat_version
@@ -91,4 +92,4 @@ def extract_after_crawl(job_dir: Path) -> None:
         raise click.ClickException(
             f"the crawl is saved in {job_dir}, but metadata extraction could not run: "
             f"{exc}; then run `lifeboat extract {job_dir}`") from None
-    click.echo(summary(result, job_dir / "archive.db"))
+    click.echo(summary(result, job_dir / DB_NAME))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from datasette.app import Datasette
 
+from archive.schema import DB_NAME
 from datasette_plugins.config import BUNDLED_TILES, SETTINGS, build_metadata
 from datasette_plugins.examples import example_queries
 from datasette_plugins.exceptions import CannotListen, NoDatabase
@@ -14,7 +15,7 @@ from datasette_plugins.exceptions import CannotListen, NoDatabase
 
 def database_path(job_dir: Path) -> Path:
     """The job's archive.db; NoDatabase (saying how to make one) when there is none."""
-    db_path = Path(job_dir) / "archive.db"
+    db_path = Path(job_dir) / DB_NAME
     if not db_path.is_file():
         raise NoDatabase(job_dir, db_path)
     return db_path

@@ -28,7 +28,7 @@ import sqlite_utils
 from tqdm import tqdm
 
 from archive.reader import open_record
-from archive.schema import open_db
+from archive.schema import DB_NAME, open_db
 from metadata.exceptions import NotAJobDirectory
 from metadata.payload import Spooled, spool_record, use_fast_inflate
 from metadata.runner import FILE_SECONDS, ExifToolPool, Record
@@ -36,7 +36,6 @@ from metadata.store import (count_pending, error_row, is_extracted, iter_pending
                             save_rows)
 from metadata.warc_scan import scan_warc
 
-DB_NAME = "archive.db"
 BATCH_FILES = 16  # files per ExifTool call
 BATCH_BYTES = 256 << 20  # ...or fewer when they are large, to bound temporary disk use
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")

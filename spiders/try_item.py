@@ -19,7 +19,7 @@ from typing import Any, AsyncIterator
 
 import scrapy
 
-from archive.schema import LedgerState
+from archive.schema import DB_NAME, LedgerState
 from spiders.exceptions import BadOption
 from spiders.extraction import QUIET_WHEN_EMPTY, matched
 from spiders.fields import describe
@@ -152,7 +152,7 @@ def try_item(profile: str, item_id: str, item_type: str | None, variables: tuple
             process.start()
         finally:
             job.close()
-        lines, archived = report(loaded, item, item_id, trace, out / "archive.db")
+        lines, archived = report(loaded, item, item_id, trace, out / DB_NAME)
     if job_dir:
         lines.append(f"the answer is archived in {job_dir} (WARC, archive.db, logs/)")
     return lines, archived

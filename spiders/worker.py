@@ -35,7 +35,6 @@ from archive.results import LedgerEntry, Result
 from archive.schema import LedgerState
 from spiders.chunks import AsyncChunkQueue, Chunk, ChunkQueue, item_key
 from spiders.idwalk import DISCOVERED_PRIORITY
-from spiders.profile import IdRange
 
 if TYPE_CHECKING:
     import sqlite_utils
